@@ -1,0 +1,3 @@
+# Copyright (c) sekd-mm contributors. All rights reserved.
+from .distillers import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403

@@ -1,0 +1,12 @@
+# Copyright (c) sekd-mm contributors. All rights reserved.
+import os
+
+# Tests run on 2 cores: keep torch from oversubscribing them (MKL/OpenMP
+# threads spinning against each other make eigh 100x slower).
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+
+import torch  # noqa: E402
+
+import sekd_mm  # noqa: E402,F401  (compat fixes + registration)
+
+torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))

@@ -1,0 +1,272 @@
+# Copyright (c) sekd-mm contributors. All rights reserved.
+"""Properties of the SEKD losses required by METHOD.md section 1."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sekd_mm.models import CRGEdgeLoss, CRGSpectralLoss, CRGVertexLoss
+from sekd_mm.models.utils import Spectrum
+from sekd_mm.models.utils import crg as crg_module
+
+LOSSES = {
+    'vertex': lambda: CRGVertexLoss(),
+    'edge': lambda: CRGEdgeLoss(),
+    'spectral': lambda: CRGSpectralLoss(k=3),
+    'spectral_groups': lambda: CRGSpectralLoss(k=4, groups=2),
+    'subspace': lambda: CRGSpectralLoss(k=3, mode='subspace'),
+    'subspace_groups': lambda: CRGSpectralLoss(
+        k=4, groups=2, mode='subspace'),
+}
+SPECTRAL = [name for name in LOSSES if 'spectral' in name or 'subspace' in
+            name]
+
+
+def maps(b=2, c=8, h=5, w=6, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    t = torch.randn(b, c, h, w, generator=g, dtype=dtype)
+    s = t + 0.7 * torch.randn(b, c, h, w, generator=g, dtype=dtype)
+    return s, t
+
+
+@pytest.fixture(params=sorted(LOSSES))
+def loss_fn(request):
+    return LOSSES[request.param]()
+
+
+def grad_of(loss_fn, s, t):
+    s = s.detach().clone().requires_grad_(True)
+    value = loss_fn(s, t)
+    value.backward()
+    return value.detach(), s.grad
+
+
+def test_zero_when_student_equals_teacher(loss_fn):
+    _, t = maps()
+    value, grad = grad_of(loss_fn, t.clone(), t)
+    assert value.abs().item() < 1e-8
+    assert torch.isfinite(grad).all()
+
+
+def test_positive_otherwise_and_differentiable(loss_fn):
+    s, t = maps()
+    value, grad = grad_of(loss_fn, s, t)
+    assert value.item() > 1e-4
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_no_gradient_into_teacher(loss_fn):
+    s, t = maps()
+    s.requires_grad_(True)
+    t.requires_grad_(True)
+    loss_fn(s, t).backward()
+    assert t.grad is None
+    assert s.grad is not None
+
+
+def test_channel_permutation_invariance(loss_fn):
+    s, t = maps(c=10)
+    perm = torch.randperm(10, generator=torch.Generator().manual_seed(3))
+    a = loss_fn(s, t)
+    b = loss_fn(s[:, perm], t[:, perm])
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize('name', SPECTRAL)
+def test_teacher_eigenvector_sign_flip_invariance(name):
+    loss_fn = LOSSES[name]()
+    s, t = maps()
+    pair = loss_fn.make_pair(s, t)
+    base = loss_fn.compute(pair)
+    spec = pair.teacher_spectrum(loss_fn.k)
+    signs = torch.tensor([-1.0, 1.0, -1.0, -1.0][:loss_fn.k])
+    pair._spectra[loss_fn.k] = Spectrum(spec.values, spec.vectors * signs)
+    flipped = loss_fn.compute(pair)
+    torch.testing.assert_close(base, flipped, rtol=1e-5, atol=1e-8)
+    # and the flip is a real change of the embedding
+    assert not torch.equal(spec.vectors, pair._spectra[loss_fn.k].vectors)
+
+
+def _edge_cases():
+    s, t = maps(c=6)
+    dup_t = t[:, [0, 0, 1, 1, 2, 2]]
+    dup_s = s[:, [0, 0, 1, 1, 2, 2]]
+    return {
+        'constant': (torch.full_like(s, 0.3), torch.full_like(t, 2.0)),
+        'zeros': (torch.zeros_like(s), torch.zeros_like(t)),
+        'zero_student': (torch.zeros_like(s), t),
+        'zero_teacher': (s, torch.zeros_like(t)),
+        'duplicated_channels': (dup_s, dup_t),
+        'duplicated_teacher_only': (s, dup_t),
+        'huge': (s * 1e6, t * 1e6),
+        'tiny': (s * 1e-8, t * 1e-8),
+        'one_by_one': maps(c=6, h=1, w=1),
+        'float16': (s.half(), t.half()),
+        'bfloat16': (s.bfloat16(), t.bfloat16()),
+    }
+
+
+@pytest.mark.parametrize('case', sorted(_edge_cases()))
+def test_finite_values_and_gradients(loss_fn, case):
+    s, t = _edge_cases()[case]
+    value, grad = grad_of(loss_fn, s, t)
+    assert torch.isfinite(value), value
+    assert torch.isfinite(grad.float()).all()
+    assert grad.dtype == s.dtype
+
+
+@pytest.mark.parametrize('shapes', [
+    ((2, 8, 5, 5), (2, 16, 5, 5)),
+    ((2, 8, 5, 5), (2, 8, 4, 5)),
+    ((1, 8, 5, 5), (2, 8, 5, 5)),
+])
+def test_shape_mismatch_raises_before_compute(loss_fn, shapes, monkeypatch):
+    calls = []
+    monkeypatch.setattr(loss_fn, 'compute', lambda pair: calls.append(1))
+    good = torch.randn(2, 8, 5, 5)
+    s, t = torch.randn(*shapes[0]), torch.randn(*shapes[1])
+    with pytest.raises(ValueError, match='same shape') as err:
+        loss_fn([good, s], [good, t])  # the good level is not computed
+    assert calls == []
+    if shapes[0][1] != shapes[1][1]:
+        assert 'connector' in str(err.value)
+
+
+def test_spectral_k_must_fit_channels():
+    loss_fn = CRGSpectralLoss(k=8)
+    s, t = maps(c=8)
+    with pytest.raises(ValueError, match='k <= 7'):
+        loss_fn(s, t)
+
+
+@pytest.mark.parametrize('name', sorted(LOSSES))
+def test_gradcheck_float64(name):
+    loss_fn = LOSSES[name]()
+    if isinstance(loss_fn, CRGSpectralLoss):
+        loss_fn.eig_eps = 0.0  # exact eigengap inverse for the check
+    g = torch.Generator().manual_seed(1)
+    # positive maps keep the cosines away from relu's kink at 0
+    t = torch.rand(2, 6, 3, 3, generator=g, dtype=torch.float64) + 0.2
+    s = (t + 0.3 * torch.rand(2, 6, 3, 3, generator=g,
+                              dtype=torch.float64)).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x: loss_fn(x, t), (s, ))
+
+
+def test_sequence_inputs_sum_levels(loss_fn):
+    s1, t1 = maps(seed=1)
+    s2, t2 = maps(seed=2, h=3, w=3)
+    both = loss_fn((s1, s2), (t1, t2))
+    torch.testing.assert_close(both, loss_fn(s1, t1) + loss_fn(s2, t2))
+
+
+def test_loss_weight_scales(loss_fn):
+    s, t = maps()
+    base = loss_fn(s, t)
+    loss_fn.loss_weight = 2.5
+    torch.testing.assert_close(loss_fn(s, t), 2.5 * base)
+
+
+# --- values against independent reference implementations ---------------
+def _reference_attention(t, tau=0.5):
+    b, c, h, w = t.shape
+    mag = t.abs()
+    a_s = h * w * F.softmax(mag.mean(1).reshape(b, -1) / tau, 1)
+    a_c = c * F.softmax(mag.mean((2, 3)) / tau, 1)
+    return a_s.reshape(b, h, w), a_c
+
+
+def test_vertex_loss_matches_formula():
+    s, t = maps()
+    a_s, a_c = _reference_attention(t)
+    ref = (a_c[:, :, None, None] * a_s[:, None] * (s - t)**2).mean()
+    torch.testing.assert_close(CRGVertexLoss()(s, t), ref)
+    plain = CRGVertexLoss(spatial_attention=False, channel_attention=False)
+    torch.testing.assert_close(plain(s, t), F.mse_loss(s, t))
+
+
+def _reference_adjacency(x, a_s):
+    b, c = x.shape[:2]
+    v = (x * a_s[:, None].sqrt()).reshape(b, c, -1).double()
+    v = v / v.norm(dim=-1, keepdim=True)
+    return v @ v.transpose(1, 2)
+
+
+def test_edge_loss_matches_formula_and_scale_invariance():
+    s, t = maps()
+    a_s, a_c = _reference_attention(t)
+    diff = (_reference_adjacency(s, a_s) - _reference_adjacency(t, a_s))**2
+    w = a_c[:, :, None] * a_c[:, None, :]
+    off = 1 - torch.eye(8, dtype=torch.float64)
+    ref = (diff * w * off).sum() / (2 * 8 * 7)
+    loss_fn = CRGEdgeLoss()
+    torch.testing.assert_close(loss_fn(s, t).double(), ref, rtol=1e-5,
+                               atol=1e-8)
+    torch.testing.assert_close(loss_fn(3.0 * s, t), loss_fn(s, t))
+
+
+def _reference_laplacian(adj):
+    w = np.maximum(adj, 0)
+    np.fill_diagonal(w, 0)
+    d = w.sum(1)
+    dis = np.where(d > 1e-6, 1 / np.sqrt(np.maximum(d, 1e-6)), 0)
+    return np.eye(len(d)) - dis[:, None] * w * dis[None, :]
+
+
+@pytest.mark.parametrize('mode', ['residual', 'subspace'])
+def test_spectral_loss_matches_numpy(mode):
+    s, t = maps()
+    k = 3
+    a_s, _ = _reference_attention(t)
+    adj_s = _reference_adjacency(s, a_s).numpy()
+    adj_t = _reference_adjacency(t, a_s).numpy()
+    total = 0.0
+    for b in range(2):
+        lap_s, lap_t = _reference_laplacian(adj_s[b]), _reference_laplacian(
+            adj_t[b])
+        lam_t, u_t = np.linalg.eigh(lap_t)
+        u, lam = u_t[:, 1:k + 1], lam_t[1:k + 1]
+        if mode == 'residual':
+            total += np.sum((lap_s @ u - u * lam)**2) / k
+        else:
+            _, u_s = np.linalg.eigh(lap_s)
+            p_s = u_s[:, 1:k + 1] @ u_s[:, 1:k + 1].T
+            total += np.sum((p_s - u @ u.T)**2) / (2 * k)
+    value = CRGSpectralLoss(k=k, mode=mode)(s, t)
+    np.testing.assert_allclose(value.item(), total / 2, rtol=1e-4)
+
+
+def test_mixed_precision_autocast_keeps_eigensolver_in_float64(monkeypatch):
+    seen = []
+    real_eigh = torch.linalg.eigh
+
+    def spy(x, *args, **kwargs):
+        seen.append(x.dtype)
+        return real_eigh(x, *args, **kwargs)
+
+    monkeypatch.setattr(torch.linalg, 'eigh', spy)
+    conv_s = torch.nn.Conv2d(8, 8, 3, padding=1)
+    s_in, t = maps()
+    losses = [CRGVertexLoss(), CRGEdgeLoss(),
+              CRGSpectralLoss(k=3), CRGSpectralLoss(k=3, mode='subspace')]
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        feat_s = conv_s(s_in)
+        assert feat_s.dtype == torch.bfloat16
+        total = sum(fn(feat_s, t.bfloat16()) for fn in losses)
+    total.backward()
+    assert torch.isfinite(total)
+    assert all(torch.isfinite(p.grad).all() for p in conv_s.parameters())
+    assert seen and all(dtype == torch.float64 for dtype in seen)
+
+
+def test_graph_cached_per_pair(monkeypatch):
+    calls = []
+    real = crg_module.channel_adjacency
+    monkeypatch.setattr(crg_module, 'channel_adjacency',
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    s, t = maps()
+    losses = [CRGEdgeLoss(), CRGSpectralLoss(k=3),
+              CRGSpectralLoss(k=3, mode='subspace')]
+    pair = losses[0].make_pair(s, t)
+    for fn in losses:
+        fn.compute(pair)
+    assert len(calls) == 2  # one student graph, one teacher graph

@@ -1,0 +1,163 @@
+# Copyright (c) sekd-mm contributors. All rights reserved.
+"""SEKDDistiller inside MMRazor's FpnTeacherDistill with real RetinaNets."""
+import copy
+
+import pytest
+import torch
+from sekd_test_utils import (build_model, demo_batch, detector_cfg,
+                             fpn_recorders, sekd_algorithm)
+
+from sekd_mm.models.utils import crg as crg_module
+
+LEVELS = ('p3', 'p4', 'p5', 'p6', 'p7')
+
+
+def sekd_total(losses):
+    return sum(v for k, v in losses.items() if 'loss_sekd_' in k)
+
+
+@pytest.fixture(scope='module')
+def r50_r101():
+    torch.manual_seed(0)
+    return sekd_algorithm(
+        detector_cfg(depth=50), detector_cfg(depth=101),
+        sekd=dict(alpha=1.0, beta=1.0, gamma=1.0))
+
+
+def test_every_term_is_logged(r50_r101):
+    losses = r50_r101(**demo_batch(r50_r101), mode='loss')
+    expected = {f'distill.loss_sekd_{t}_{lv}' for t in 'ves' for lv in LEVELS}
+    assert expected <= set(losses)
+    assert any(k.startswith('student.loss_cls') for k in losses)
+    assert all(torch.isfinite(losses[k]) and losses[k] > 0 for k in expected)
+
+
+def _descend(algo, data, select, lr=None, step=None):
+    """One step on the selected SEKD terms; returns (before, after)."""
+    state = copy.deepcopy(algo.state_dict())
+    params = [p for p in algo.parameters() if p.requires_grad]
+    before = sum(v for k, v in algo(**data, mode='loss').items()
+                 if select(k))
+    algo.zero_grad()
+    before.backward()
+    assert all(p.grad is None for p in algo.teacher.parameters())
+    if step is not None:  # normalized step of length `step`
+        grads = [p.grad for p in params if p.grad is not None]
+        lr = step / torch.sqrt(sum(g.square().sum() for g in grads))
+    torch.optim.SGD(params, lr=float(lr)).step()
+    with torch.no_grad():
+        after = sum(v for k, v in algo(**data, mode='loss').items()
+                    if select(k))
+    algo.load_state_dict(state)
+    return before.item(), after.item()
+
+
+def test_one_sgd_step_reduces_total_sekd_loss(r50_r101):
+    data = demo_batch(r50_r101)
+    teacher_before = [p.clone() for p in r50_r101.teacher.parameters()]
+    before, after = _descend(r50_r101, data, lambda k: 'loss_sekd_' in k,
+                             lr=1e-5)
+    assert after < before
+    assert all(torch.equal(a, b) for a, b in
+               zip(teacher_before, r50_r101.teacher.parameters()))
+
+
+@pytest.mark.parametrize('term', ['v', 'e', 's'])
+def test_each_term_descends_alone(r50_r101, term):
+    data = demo_batch(r50_r101)
+    before, after = _descend(r50_r101, data,
+                             lambda k: f'loss_sekd_{term}_' in k, step=1e-3)
+    assert after < before
+
+
+def test_graph_built_once_per_level_per_step(r50_r101, monkeypatch):
+    counts = {'adj': 0, 'eigh': 0}
+    real_adj, real_eigh = crg_module.channel_adjacency, torch.linalg.eigh
+
+    def adj(*a, **k):
+        counts['adj'] += 1
+        return real_adj(*a, **k)
+
+    def eigh(*a, **k):
+        counts['eigh'] += 1
+        return real_eigh(*a, **k)
+
+    monkeypatch.setattr(crg_module, 'channel_adjacency', adj)
+    monkeypatch.setattr(torch.linalg, 'eigh', eigh)
+    data = demo_batch(r50_r101)
+    r50_r101(**data, mode='loss')
+    assert counts == {'adj': 2 * len(LEVELS), 'eigh': len(LEVELS)}
+
+
+def test_zero_weight_terms_are_skipped():
+    algo = sekd_algorithm(
+        detector_cfg(depth=18), detector_cfg(depth=18),
+        sekd=dict(beta=0.0, gamma=0.0, level_weights=dict(p7=0.0)))
+    losses = algo(**demo_batch(algo), mode='loss')
+    names = {k for k in losses if 'loss_sekd' in k}
+    assert names == {f'distill.loss_sekd_v_{lv}' for lv in LEVELS[:4]}
+
+
+def test_connector_for_narrower_student_fpn():
+    algo = sekd_algorithm(
+        detector_cfg(depth=18, fpn_channels=128), detector_cfg(depth=18),
+        sekd=dict(student_connectors=dict(
+            type='ConvModuleConnector', in_channel=128, out_channel=256)))
+    assert len(algo.distiller.connectors) == len(LEVELS)
+    losses = algo(**demo_batch(algo), mode='loss')
+    total = sekd_total(losses)
+    total.backward()
+    conv = algo.distiller.connectors['sekd_student_p3'].conv_module.conv
+    assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
+
+
+def test_sekd_combines_with_configurable_distiller_losses():
+    algo = sekd_algorithm(
+        detector_cfg(depth=18), detector_cfg(depth=18),
+        sekd=dict(gamma=0.0),
+        distill_losses=dict(loss_pkd_p3=dict(type='PKDLoss')),
+        loss_forward_mappings=dict(loss_pkd_p3=dict(
+            preds_S=dict(from_student=True, recorder='fpn', data_idx=0),
+            preds_T=dict(from_student=False, recorder='fpn', data_idx=0))))
+    losses = algo(**demo_batch(algo), mode='loss')
+    assert 'distill.loss_pkd_p3' in losses
+    assert 'distill.loss_sekd_e_p3' in losses
+
+
+# --- build-time validation ------------------------------------------------
+@pytest.mark.parametrize('sekd,kwargs,match', [
+    (dict(student_recorder='neck_out'), {}, "recorder 'neck_out' is not"),
+    (dict(levels=('p3', 'p4', 'p5', 'p6', 'p7', 'p8')), {},
+     "Unknown SEKD level 'p8'"),
+    (dict(k=256), {}, 'k <= 255'),
+    (dict(alpha=-1.0), {}, 'alpha must be a number >= 0'),
+    (dict(level_weights=dict(p9=1.0)), {}, "unknown level"),
+    (dict(lambda_v=1.0), {}, 'Unknown SEKD option'),
+    (dict(mode='exact'), {}, 'mode must be one of'),
+    (dict(), dict(student_recorders=dict(fpn=dict(
+        type='ModuleOutputs', source='nek'))), "Did you mean \\['neck'"),
+])
+def test_bad_spec_errors_at_build_time(sekd, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),
+                       sekd=sekd, **kwargs)
+
+
+def test_channel_mismatch_without_connector_names_the_fix():
+    with pytest.raises(ValueError, match="ConvModuleConnector', "
+                       'in_channel=128, out_channel=256'):
+        sekd_algorithm(detector_cfg(depth=18, fpn_channels=128),
+                       detector_cfg(depth=18))
+
+
+def test_nan_loss_stops_with_clear_message():
+    distiller = build_model(dict(
+        type='SEKDDistiller',
+        student_recorders=fpn_recorders(),
+        teacher_recorders=fpn_recorders(),
+        sekd=dict(levels=dict(p3=None), k=2)))
+    s = torch.randn(1, 4, 3, 3)
+    s[0, 0, 0, 0] = float('nan')
+    distiller.level_features = lambda name: (s, torch.randn(1, 4, 3, 3))
+    with pytest.raises(FloatingPointError, match='loss_sekd_v_p3'):
+        distiller.compute_distill_losses()
