@@ -8,6 +8,7 @@ registries, e.g. through ``custom_imports=dict(imports=['sekd_mm'])``.
 """
 from . import compat  # noqa: F401,I001  (must run before mmrazor imports)
 from .datasets import *  # noqa: F401,F403
+from .engine import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403
 from .version import __version__
 

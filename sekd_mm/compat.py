@@ -28,6 +28,14 @@ fixes are in place whether ``sekd_mm`` is loaded through
    accepts only attribute lookups of registered statistics methods on
    ``HistoryBuffer`` and refuses everything else (``getattr(os, 'system')``
    stays impossible). Any other pickled global is still refused.
+
+3. **Distributed training on CPU (gloo).** With a torch built without
+   CUDA, MMEngine's ``pytorch`` launcher calls ``torch.cuda.set_device``
+   and its DDP wrapper passes ``device_ids=[LOCAL_RANK]``, both of which
+   fail for CPU modules. :func:`patch_mmengine_cpu_distributed` makes both
+   CUDA-only steps conditional: without CUDA the process group uses
+   ``gloo`` (whatever ``env_cfg.dist_cfg.backend`` says) and DDP wraps the
+   CPU model without ``device_ids``. With CUDA nothing changes.
 """
 import importlib
 import importlib.abc
@@ -187,5 +195,44 @@ def allow_mmengine_checkpoints() -> None:
         _numpy_globals())
 
 
+# ---------------------------------------------------------------------------
+# distributed training on CPU
+# ---------------------------------------------------------------------------
+def patch_mmengine_cpu_distributed() -> None:
+    """Let MMEngine's ``pytorch`` launcher and DDP wrapper run on CPU.
+
+    Idempotent; with CUDA available both patched functions behave exactly
+    as MMEngine's.
+    """
+    from mmengine.dist import utils as dist_utils
+    from mmengine.model.wrappers import MMDistributedDataParallel
+
+    init_pytorch = dist_utils._init_dist_pytorch
+    if not getattr(init_pytorch, '_sekd_cpu_patch', False):
+
+        def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
+            if torch.cuda.is_available() or init_backend != 'torch':
+                return init_pytorch(backend, init_backend, **kwargs)
+            import torch.distributed as torch_dist
+            torch_dist.init_process_group(backend='gloo', **kwargs)
+
+        _init_dist_pytorch._sekd_cpu_patch = True
+        dist_utils._init_dist_pytorch = _init_dist_pytorch
+
+    ddp_init = MMDistributedDataParallel.__init__
+    if not getattr(ddp_init, '_sekd_cpu_patch', False):
+
+        def __init__(self, module, *args, **kwargs):
+            on_cpu = all(not p.is_cuda for p in module.parameters())
+            if on_cpu and not torch.cuda.is_available():
+                kwargs.pop('device_ids', None)
+                kwargs.pop('output_device', None)
+            ddp_init(self, module, *args, **kwargs)
+
+        __init__._sekd_cpu_patch = True
+        MMDistributedDataParallel.__init__ = __init__
+
+
 patch_mmrazor_quantization()
 allow_mmengine_checkpoints()
+patch_mmengine_cpu_distributed()

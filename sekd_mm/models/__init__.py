@@ -1,3 +1,4 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
+from .connectors import *  # noqa: F401,F403
 from .distillers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403

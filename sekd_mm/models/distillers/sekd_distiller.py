@@ -56,8 +56,9 @@ class SEKDDistiller(ConfigurableDistiller):
               ``eig_dtype`` (``'float64'``), ``eig_eps`` (1e-6): see the
               losses.
             - ``check_finite`` (bool): raise ``FloatingPointError`` naming
-              the term when a SEKD loss is NaN/inf, before the optimizer
-              step can corrupt the weights. Default True.
+              the term when a distillation loss (SEKD or any other of this
+              distiller) is NaN/inf, before the optimizer step can corrupt
+              the weights. Default True.
         **kwargs: ``ConfigurableDistiller`` arguments.
     """
 
@@ -234,12 +235,11 @@ class SEKDDistiller(ConfigurableDistiller):
                     continue
                 losses[f'loss_sekd_{term}_{name}'] = \
                     weight * self.sekd_losses[term].compute(pair)
-        if self.check_finite and losses:
-            _raise_if_not_finite(losses)
         return losses
 
     def compute_distill_losses(self) -> LossResults:
-        """``ConfigurableDistiller`` losses plus the SEKD terms."""
+        """``ConfigurableDistiller`` losses plus the SEKD terms, checked to
+        be finite (all of them, e.g. EGA's too) when ``check_finite``."""
         losses = super().compute_distill_losses()
         sekd = self.compute_sekd_losses()
         clash = set(losses) & set(sekd)
@@ -247,6 +247,8 @@ class SEKDDistiller(ConfigurableDistiller):
             raise ValueError(f'distill_losses names {sorted(clash)} clash '
                              'with SEKD loss names; rename them')
         losses.update(sekd)
+        if self.check_finite and losses:
+            _raise_if_not_finite(losses)
         return losses
 
 
@@ -306,6 +308,7 @@ def _raise_if_not_finite(losses: Dict[str, Tensor]) -> None:
         return
     bad = [k for k, ok in zip(losses, finite.tolist()) if not ok]
     raise FloatingPointError(
-        f'SEKD loss(es) {bad} are not finite; stopping before the optimizer '
+        f'Distillation loss(es) {bad} are not finite; stopping before the '
+        'optimizer '
         'step corrupts the weights. Check the teacher checkpoint, lower the '
         'learning rate or the SEKD weights, or use gradient clipping.')

@@ -1,0 +1,22 @@
+# SEKD on the five FPN levels (P2-P6) of the embedded models: teacher FPN 128
+# channels, student FPN 64 channels (a 1x1 ConvModule connector per level).
+sekd_distiller = dict(
+    type='SEKDDistiller',
+    student_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
+    teacher_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
+    sekd=dict(
+        student_recorder='fpn',
+        teacher_recorder='fpn',
+        levels=('p2', 'p3', 'p4', 'p5', 'p6'),
+        alpha=1.0,
+        beta=1.0,
+        gamma=1.0,
+        tau=0.5,
+        k=8,
+        mode='residual',
+        student_connectors=dict(
+            type='ConvModuleConnector', in_channel=64, out_channel=128)))
+
+find_unused_parameters = True
+# Refuse a missing or mismatched teacher before the first step.
+custom_hooks = [dict(type='TeacherCheckHook')]

@@ -1,0 +1,21 @@
+# SEKD: Faster R-CNN R-34 -> R-18 half width, embedded dataset, VOC layout.
+# Train the teacher first:
+#   python tools/train.py configs/embedded/faster-rcnn_r34_synthetic-voc.py
+_base_ = [
+    '../embedded/faster-rcnn_r18-w32_synthetic-voc.py',
+    '../_base_/distill/sekd_embedded.py',
+]
+
+teacher_ckpt = 'work_dirs/faster-rcnn_r34_synthetic-voc/iter_600.pth'
+
+model = dict(
+    _delete_=True,
+    _scope_='mmrazor',
+    type='FpnTeacherDistill',
+    architecture=_base_.student_model,
+    teacher=_base_.teacher_model,
+    teacher_ckpt=teacher_ckpt,
+    distiller=_base_.sekd_distiller)
+
+# Evaluates the student, then the teacher (metrics prefixed `teacher/`).
+val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')

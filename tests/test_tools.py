@@ -1,0 +1,332 @@
+# Copyright (c) sekd-mm contributors. All rights reserved.
+"""The real tools end to end on the embedded dataset (CPU, tiny sizes):
+train -> checkpoint -> resume -> test, DDP with 2 gloo ranks, export to
+plain mmdet, mim train, the reliability checks and the main job."""
+import glob
+import json
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+from sekd_mm.datasets import CLASSES
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PY = sys.executable
+SMALL = dict(num_train=16, num_val=8)
+PAIRS = {
+    # name: (distill config, teacher config, plain student config, voc)
+    'retinanet-coco':
+    ('configs/sekd/sekd_retinanet_r34_retinanet_r18-w32_synthetic.py',
+     'configs/embedded/retinanet_r34_synthetic.py',
+     'configs/embedded/retinanet_r18-w32_synthetic.py', False),
+    'retinanet-voc':
+    ('configs/sekd/sekd_retinanet_r34_retinanet_r18-w32_synthetic-voc.py',
+     'configs/embedded/retinanet_r34_synthetic-voc.py',
+     'configs/embedded/retinanet_r18-w32_synthetic-voc.py', True),
+    'faster-rcnn-coco':
+    ('configs/sekd/sekd_faster-rcnn_r34_faster-rcnn_r18-w32_synthetic.py',
+     'configs/embedded/faster-rcnn_r34_synthetic.py',
+     'configs/embedded/faster-rcnn_r18-w32_synthetic.py', False),
+    'faster-rcnn-voc':
+    ('configs/sekd/sekd_faster-rcnn_r34_faster-rcnn_r18-w32_synthetic-'
+     'voc.py', 'configs/embedded/faster-rcnn_r34_synthetic-voc.py',
+     'configs/embedded/faster-rcnn_r18-w32_synthetic-voc.py', True),
+}
+
+
+@pytest.fixture(scope='session')
+def data_root(tmp_path_factory):
+    from sekd_mm.datasets import ensure_synthetic_dataset
+    root = str(tmp_path_factory.mktemp('data') / 'synthetic')
+    return ensure_synthetic_dataset(root, **SMALL)
+
+
+def data_options(root: str, voc: bool) -> list:
+    """cfg-options pointing a config at the small test dataset."""
+    opts = ['default_hooks.logger.interval=1']
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        opts += [
+            f'{loader}.dataset.data_root=' +
+            (osp.join(root, 'VOCdevkit/') if voc else root + '/'),
+            f'{loader}.batch_size=2', f'{loader}.num_workers=0',
+            f'{loader}.persistent_workers=False'
+        ]
+        opts += [f'{loader}.dataset.synthetic.{k}={v}'
+                 for k, v in SMALL.items()]
+    if not voc:
+        ann = osp.join(root, 'annotations/instances_val.json')
+        opts += [f'val_evaluator.ann_file={ann}',
+                 f'test_evaluator.ann_file={ann}']
+    return opts
+
+
+def run(cmd, cwd=REPO, timeout=600, check=True, env=None):
+    proc = subprocess.run(
+        cmd,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, **(env or {})))
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{cmd} failed ({proc.returncode}):\n'
+                             f'{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
+    return proc
+
+
+def train(config, work_dir, opts, extra=(), check=True):
+    return run([PY, 'tools/train.py', config, '--work-dir',
+                str(work_dir), '--seed', '0', *extra, '--cfg-options',
+                *opts], check=check)
+
+
+def build(cfg_model, scope='mmdet'):
+    from mmrazor.registry import MODELS
+    with DefaultScope.overwrite_default_scope(scope):
+        return MODELS.build(cfg_model)
+
+
+def save_model_ckpt(config: str, path, classes=CLASSES, student=False):
+    """A checkpoint of the (random-init) model of ``config``, with meta."""
+    cfg = Config.fromfile(osp.join(REPO, config))
+    model = build(cfg.student_model if student else cfg.model)
+    torch.save(dict(
+        state_dict=model.state_dict(),
+        meta=dict(dataset_meta=dict(classes=tuple(classes)))), path)
+    return str(path)
+
+
+def scalars(work_dir):
+    """Per-iteration training scalars from MMEngine's vis_data logs."""
+    rows = {}
+    for path in glob.glob(osp.join(str(work_dir), '*/vis_data/scalars.json')):
+        with open(path) as f:
+            for line in f:
+                row = json.loads(line)
+                if 'loss' in row and 'iter' in row:
+                    rows[row['iter']] = row
+    return rows
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------
+def all_configs():
+    return sorted(
+        osp.relpath(p, REPO)
+        for p in glob.glob(osp.join(REPO, 'configs/**/*.py'), recursive=True)
+        if '_base_' not in p)
+
+
+@pytest.mark.parametrize('config', all_configs())
+def test_every_config_loads_and_builds(config):
+    cfg = Config.fromfile(osp.join(REPO, config))
+    model_cfg = cfg.model
+    if model_cfg.get('teacher_ckpt'):
+        model_cfg.teacher_ckpt = None  # official URLs are not reachable
+    model = build(model_cfg, scope=cfg.get('default_scope', 'mmdet'))
+    assert sum(p.numel() for p in model.parameters()) > 0
+    if 'distiller' in model_cfg:
+        assert type(model.distiller).__name__ == 'SEKDDistiller'
+
+
+@pytest.mark.parametrize('pair', sorted(PAIRS))
+def test_train_checkpoint_resume_test(pair, data_root, tmp_path):
+    distill, teacher_cfg, _, voc = PAIRS[pair]
+    teacher = save_model_ckpt(teacher_cfg, tmp_path / 'teacher.pth')
+    opts = data_options(data_root, voc) + [
+        f'model.teacher_ckpt={teacher}',
+        # no augmentation randomness: resumed and straight runs must agree
+        'train_dataloader.dataset.pipeline.3.prob=0.0'
+    ]
+    straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
+    train(distill, straight, opts + ['train_cfg.max_iters=4'])
+    train(distill, resumed, opts + ['train_cfg.max_iters=2'])
+    assert osp.isfile(resumed / 'iter_2.pth')
+    proc = train(distill, resumed, opts + ['train_cfg.max_iters=4'],
+                 extra=['--resume'])
+    assert 'resumed' in (proc.stdout + proc.stderr).lower()
+    a, b = scalars(straight), scalars(resumed)
+    assert sorted(a) == [1, 2, 3, 4] and {3, 4} <= set(b)
+    for it in (3, 4):
+        sekd_a = {k: v for k, v in a[it].items() if 'loss_sekd' in k}
+        assert len(sekd_a) == 15  # 3 terms x 5 levels, logged separately
+        for key in ['loss'] + sorted(sekd_a):
+            assert b[it][key] == pytest.approx(a[it][key], rel=1e-4), key
+
+    metrics_file = tmp_path / 'metrics.json'
+    run([PY, 'tools/test.py', distill, str(resumed / 'iter_4.pth'),
+         '--work-dir', str(tmp_path / 'test'), '--metrics-out',
+         str(metrics_file), '--cfg-options', *data_options(data_root, voc)])
+    metrics = json.loads(metrics_file.read_text())
+    key = 'pascal_voc/mAP' if voc else 'coco/bbox_mAP'
+    assert key in metrics and 0.0 <= metrics[key] <= 1.0
+
+
+@pytest.fixture(scope='module')
+def distilled(data_root, tmp_path_factory):
+    """A RetinaNet SEKD run of 2 iterations (COCO layout)."""
+    tmp = tmp_path_factory.mktemp('distilled')
+    distill, teacher_cfg, student_cfg, _ = PAIRS['retinanet-coco']
+    teacher = save_model_ckpt(teacher_cfg, tmp / 'teacher.pth')
+    opts = data_options(data_root, False) + [
+        f'model.teacher_ckpt={teacher}', 'train_cfg.max_iters=2'
+    ]
+    train(distill, tmp / 'work', opts)
+    return dict(ckpt=str(tmp / 'work' / 'iter_2.pth'), tmp=tmp,
+                teacher=teacher, opts=opts)
+
+
+def test_export_student_matches_distilled_student(distilled, data_root):
+    from mmdet.apis import inference_detector, init_detector
+    distill, _, student_cfg, _ = PAIRS['retinanet-coco']
+    out = distilled['tmp'] / 'student.pth'
+    run([PY, 'tools/export_student.py', distilled['ckpt'], str(out),
+         '--config', student_cfg])
+    exported = torch.load(out)
+    assert set(exported) == {'meta', 'state_dict'}
+    assert tuple(exported['meta']['dataset_meta']['classes']) == CLASSES
+    assert not any(k.startswith(('teacher.', 'distiller.'))
+                   for k in exported['state_dict'])
+
+    img = sorted(glob.glob(osp.join(data_root, 'val', '*.jpg')))[0]
+    plain = init_detector(osp.join(REPO, student_cfg), str(out),
+                          device='cpu')
+    cfg = Config.fromfile(osp.join(REPO, distill))
+    cfg.model.teacher_ckpt = None
+    algo = build(cfg.model, scope='mmrazor')
+    from mmengine.runner import load_checkpoint
+    load_checkpoint(algo, distilled['ckpt'], map_location='cpu')
+    student = algo.architecture.eval()
+    student.cfg = plain.cfg
+    got = inference_detector(plain, img).pred_instances
+    want = inference_detector(student, img).pred_instances
+    assert len(want.bboxes) > 0
+    torch.testing.assert_close(got.bboxes, want.bboxes)
+    torch.testing.assert_close(got.scores, want.scores)
+
+    # mmdet's own test tool with the plain student config
+    import mmdet
+    mmdet_test = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
+                          'test.py')
+    proc = run([PY, mmdet_test, student_cfg, str(out), '--work-dir',
+                str(distilled['tmp'] / 'mmdet_test'), '--cfg-options',
+                *data_options(data_root, False)])
+    assert 'coco/bbox_mAP' in proc.stdout + proc.stderr
+
+
+def test_dist_train_two_gloo_ranks_same_parameters(distilled, data_root,
+                                                   tmp_path):
+    hook_dir = tmp_path / 'hook'
+    hook_dir.mkdir()
+    (hook_dir / 'dump_params_hook.py').write_text(
+        'import os, torch\n'
+        'from mmengine.hooks import Hook\n'
+        'from mmengine.registry import HOOKS\n'
+        '@HOOKS.register_module()\n'
+        'class DumpParamsHook(Hook):\n'
+        '    def after_train(self, runner):\n'
+        '        model = getattr(runner.model, "module", runner.model)\n'
+        '        state = {k: v.detach().clone() for k, v in\n'
+        '                 model.state_dict().items()}\n'
+        '        torch.save(state, os.path.join(runner.work_dir,\n'
+        '                   f"params_rank{runner.rank}.pt"))\n')
+    distill = PAIRS['retinanet-coco'][0]
+    work = tmp_path / 'work'
+    proc = run(
+        ['bash', 'tools/dist_train.sh', distill, '2', '--work-dir',
+         str(work), '--seed', '0', '--cfg-options', *distilled['opts'],
+         'custom_imports.imports=[sekd_mm,dump_params_hook]',
+         'custom_hooks=[dict(type=TeacherCheckHook),'
+         'dict(type=DumpParamsHook)]'],
+        env=dict(PORT=str(free_port()), PYTHON=PY,
+                 PYTHONPATH=str(hook_dir), OMP_NUM_THREADS='1'))
+    assert osp.isfile(work / 'iter_2.pth'), proc.stdout[-2000:]
+    p0 = torch.load(work / 'params_rank0.pt')
+    p1 = torch.load(work / 'params_rank1.pt')
+    assert p0.keys() == p1.keys()
+    assert any(k.startswith('architecture.') for k in p0)
+    for k in p0:
+        torch.testing.assert_close(p0[k], p1[k], rtol=0, atol=0)
+
+
+def test_mim_train_mmdet_with_sekd_config(distilled, tmp_path):
+    mim = osp.join(osp.dirname(PY), 'mim')
+    distill = PAIRS['retinanet-coco'][0]
+    proc = run([mim, 'train', 'mmdet', distill, '--gpus', '0', '--work-dir',
+                str(tmp_path / 'mim'), '--cfg-options', *distilled['opts'],
+                'train_cfg.max_iters=1'])
+    assert osp.isfile(tmp_path / 'mim' / 'iter_1.pth'), proc.stdout[-2000:]
+
+
+# --- reliability -----------------------------------------------------------
+def test_missing_teacher_checkpoint_fails_before_training(data_root,
+                                                          tmp_path):
+    distill = PAIRS['retinanet-coco'][0]
+    proc = train(distill, tmp_path / 'w',
+                 data_options(data_root, False) +
+                 ['model.teacher_ckpt=/nonexistent/teacher.pth'],
+                 check=False)
+    assert proc.returncode != 0
+    assert 'Teacher checkpoint' in proc.stderr and 'not found' in proc.stderr
+    assert 'Iter(train)' not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize('problem', ['architecture', 'classes', 'none'])
+def test_wrong_teacher_fails_before_training(problem, data_root, tmp_path):
+    distill, teacher_cfg, _, _ = PAIRS['retinanet-coco']
+    opts = data_options(data_root, False)
+    if problem == 'architecture':  # a checkpoint of the student instead
+        ckpt = save_model_ckpt(
+            'configs/_base_/models/sekd_embedded_retinanet.py',
+            tmp_path / 'student.pth', student=True)
+        opts.append(f'model.teacher_ckpt={ckpt}')
+        match = 'does not match the teacher model'
+    elif problem == 'classes':
+        ckpt = save_model_ckpt(teacher_cfg, tmp_path / 't.pth',
+                               classes=('a', 'b', 'c', 'd', 'e'))
+        opts.append(f'model.teacher_ckpt={ckpt}')
+        match = 'trained on classes'
+    else:
+        opts.append('model.teacher_ckpt=')
+        match = 'random teacher'
+    proc = train(distill, tmp_path / 'w', opts, check=False)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and match in log, log[-3000:]
+    assert 'Iter(train)' not in log
+
+
+def test_non_finite_distillation_loss_stops_training(distilled, tmp_path):
+    distill = PAIRS['retinanet-coco'][0]
+    proc = train(distill, tmp_path / 'w',
+                 distilled['opts'] + ['model.distiller.sekd.alpha=1e38'],
+                 check=False)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert 'FloatingPointError' in log and 'loss_sekd_v_' in log
+    assert not osp.exists(tmp_path / 'w' / 'iter_2.pth')
+
+
+# --- the main job ----------------------------------------------------------
+def test_main_job_smoke(data_root, tmp_path):
+    proc = run([PY, 'tools/main_job.py', '--work-dir',
+                str(tmp_path / 'main'), '--iters', '2', '--num-train',
+                str(SMALL['num_train']), '--num-val',
+                str(SMALL['num_val']), '--data-root', data_root])
+    assert '| Student R-18 w32 + SEKD |' in proc.stdout
+    assert '| SEKD - alone |' in proc.stdout
+    results = json.loads((tmp_path / 'main' / 'results.json').read_text())
+    for name in ('teacher', 'sekd_student', 'student_alone'):
+        assert 'coco/bbox_mAP' in results['results'][name]
+    assert (tmp_path / 'main' / 'results.md').exists()

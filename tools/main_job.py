@@ -1,0 +1,203 @@
+# Copyright (c) sekd-mm contributors. All rights reserved.
+"""The main job: teacher -> SEKD student vs the student alone, on the
+embedded synthetic dataset, evaluated with COCO metrics.
+
+    python tools/main_job.py [--work-dir work_dirs/main_job] [--seed 0]
+        [--iters N] [--teacher-ckpt CKPT] [--num-train N --num-val N]
+
+Every stage runs the project's own tools (``tools/train.py``,
+``tools/test.py``) in a subprocess, exactly as a user would, and keeps its
+logs and checkpoints under ``--work-dir``:
+
+    teacher/            tools/train.py  configs/embedded/retinanet_r34_...
+    sekd_student/       tools/train.py  configs/sekd/sekd_retinanet_r34_...
+    student_alone/      tools/train.py  configs/embedded/retinanet_r18-w32_...
+    */metrics.json      tools/test.py --metrics-out (COCO bbox metrics)
+    results.md, results.json   the comparison table
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = dict(
+    teacher='configs/embedded/retinanet_r34_synthetic.py',
+    sekd_student='configs/sekd/sekd_retinanet_r34_retinanet_r18-w32_'
+    'synthetic.py',
+    student_alone='configs/embedded/retinanet_r18-w32_synthetic.py')
+LABELS = dict(
+    teacher='Teacher RetinaNet R-34 (FPN 128)',
+    student_alone='Student R-18 w32 alone',
+    sekd_student='Student R-18 w32 + SEKD')
+METRICS = [('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'),
+           ('AP75', 'coco/bbox_mAP_75'), ('APs', 'coco/bbox_mAP_s'),
+           ('APm', 'coco/bbox_mAP_m'), ('APl', 'coco/bbox_mAP_l')]
+PROGRESS = ('Iter(train)', 'Iter(val)', 'bbox_mAP_copypaste', 'Error',
+            'error:', 'Traceback')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--work-dir', default='work_dirs/main_job')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--iters', type=int, help='override the schedule (smoke runs)')
+    parser.add_argument(
+        '--teacher-ckpt', help='use this teacher instead of training one')
+    parser.add_argument('--num-train', type=int, help='synthetic train size')
+    parser.add_argument('--num-val', type=int, help='synthetic val size')
+    parser.add_argument(
+        '--data-root', help='where the synthetic dataset is generated')
+    return parser.parse_args(argv)
+
+
+def log(msg: str) -> None:
+    print(f'[main_job {time.strftime("%H:%M:%S")}] {msg}', flush=True)
+
+
+def run(cmd, log_file: str) -> None:
+    """Run a tool, keep its full output in ``log_file`` and show progress.
+    """
+    log('$ ' + ' '.join(cmd))
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    with open(log_file, 'w', encoding='utf-8') as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True)
+        for line in proc.stdout:
+            out.write(line)
+            if any(key in line for key in PROGRESS):
+                print('    ' + line.rstrip()[-150:], flush=True)
+        rc = proc.wait()
+    if rc != 0:
+        raise SystemExit(f'[main_job] step failed (exit {rc}); full log: '
+                         f'{log_file}')
+
+
+def common_options(args) -> list:
+    opts = []
+    if args.iters:
+        opts += [
+            f'train_cfg.max_iters={args.iters}',
+            f'train_cfg.val_interval={args.iters}'
+        ]
+    synthetic = {}
+    if args.num_train:
+        synthetic['num_train'] = args.num_train
+    if args.num_val:
+        synthetic['num_val'] = args.num_val
+    root = args.data_root
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for key, value in synthetic.items():
+            opts.append(f'{loader}.dataset.synthetic.{key}={value}')
+        if root:
+            opts.append(f'{loader}.dataset.data_root={root}')
+    if root:
+        ann = osp.join(root, 'annotations/instances_val.json')
+        opts += [f'val_evaluator.ann_file={ann}',
+                 f'test_evaluator.ann_file={ann}']
+    return opts
+
+
+def last_checkpoint(work_dir: str) -> str:
+    with open(osp.join(work_dir, 'last_checkpoint'), encoding='utf-8') as f:
+        return f.read().strip()
+
+
+def train(name: str, args, extra=()) -> str:
+    work_dir = osp.join(args.work_dir, name)
+    os.makedirs(work_dir, exist_ok=True)
+    cmd = [
+        sys.executable, 'tools/train.py', CONFIGS[name], '--work-dir',
+        work_dir, '--seed',
+        str(args.seed), '--cfg-options'
+    ] + common_options(args) + list(extra)
+    run(cmd, osp.join(work_dir, 'train.log'))
+    return last_checkpoint(work_dir)
+
+
+def evaluate(name: str, ckpt: str, args) -> dict:
+    work_dir = osp.join(args.work_dir, name)
+    out = osp.join(work_dir, 'metrics.json')
+    cmd = [
+        sys.executable, 'tools/test.py', CONFIGS[name], ckpt, '--work-dir',
+        osp.join(work_dir, 'test'), '--metrics-out', out, '--cfg-options'
+    ] + common_options(args)
+    run(cmd, osp.join(work_dir, 'test.log'))
+    with open(out, encoding='utf-8') as f:
+        return json.load(f)
+
+
+def table(results: dict) -> str:
+    head = '| Model | ' + ' | '.join(m for m, _ in METRICS) + ' |'
+    rows = [head, '|' + '---|' * (len(METRICS) + 1)]
+
+    def fmt(v):
+        return 'n/a' if v < 0 else f'{100 * v:.1f}'
+
+    for name in ('teacher', 'student_alone', 'sekd_student'):
+        if name in results:
+            vals = [fmt(results[name][k]) for _, k in METRICS]
+            rows.append(f'| {LABELS[name]} | ' + ' | '.join(vals) + ' |')
+    if 'student_alone' in results and 'sekd_student' in results:
+        deltas = []
+        for _, k in METRICS:
+            a, b = results['student_alone'][k], results['sekd_student'][k]
+            deltas.append('n/a' if min(a, b) < 0 else f'{100 * (b - a):+.1f}')
+        rows.append('| SEKD - alone | ' + ' | '.join(deltas) + ' |')
+    return '\n'.join(rows)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    args.work_dir = osp.abspath(args.work_dir)
+    os.makedirs(args.work_dir, exist_ok=True)
+    start = time.time()
+    results = {}
+
+    if args.teacher_ckpt:
+        teacher_ckpt = osp.abspath(args.teacher_ckpt)
+        log(f'[1/4] using teacher {teacher_ckpt}')
+    else:
+        log('[1/4] training the teacher')
+        teacher_ckpt = train('teacher', args)
+    results['teacher'] = evaluate('teacher', teacher_ckpt, args)
+
+    log('[2/4] distilling the student with SEKD')
+    sekd_ckpt = train('sekd_student', args,
+                      [f'model.teacher_ckpt={teacher_ckpt}'])
+    log('[3/4] training the same student alone (same seed and schedule)')
+    alone_ckpt = train('student_alone', args)
+
+    log('[4/4] evaluating both students with COCO metrics')
+    results['sekd_student'] = evaluate('sekd_student', sekd_ckpt, args)
+    results['student_alone'] = evaluate('student_alone', alone_ckpt, args)
+
+    text = table(results)
+    minutes = (time.time() - start) / 60
+    report = (f'# SEKD on the embedded synthetic dataset\n\n'
+              f'COCO bbox metrics on the val split (x100), seed '
+              f'{args.seed}, {minutes:.1f} min on this machine.\n\n'
+              f'{text}\n')
+    with open(osp.join(args.work_dir, 'results.md'), 'w',
+              encoding='utf-8') as f:
+        f.write(report)
+    with open(osp.join(args.work_dir, 'results.json'), 'w',
+              encoding='utf-8') as f:
+        json.dump(
+            dict(results=results, seed=args.seed, minutes=minutes), f,
+            indent=2)
+    print('\n' + report, flush=True)
+    log(f'done in {minutes:.1f} min; everything is in {args.work_dir}')
+
+
+if __name__ == '__main__':
+    main()
