@@ -148,6 +148,9 @@ def patch_mmrazor_quantization() -> bool:
 # ---------------------------------------------------------------------------
 # weights_only checkpoint loading
 # ---------------------------------------------------------------------------
+_HISTORY_BUFFER_DEFAULTS = frozenset({'min', 'max', 'current', 'mean'})
+
+
 def history_buffer_getattr(obj: Any, name: str) -> Any:
     """Stand-in for ``builtins.getattr`` inside ``weights_only`` unpickling.
 
@@ -155,8 +158,13 @@ def history_buffer_getattr(obj: Any, name: str) -> Any:
     allowed, which is what MMEngine's ``HistoryBuffer`` state pickles.
     """
     from mmengine.logging import HistoryBuffer
-    allowed = getattr(HistoryBuffer, '_statistics_methods', {})
-    if obj is HistoryBuffer and isinstance(name, str) and name in allowed:
+
+    # The defaults are registered lazily (in HistoryBuffer.__init__), so a
+    # fresh process that resumes has not seen them yet.
+    allowed = _HISTORY_BUFFER_DEFAULTS | set(
+        getattr(HistoryBuffer, '_statistics_methods', {}))
+    if (obj is HistoryBuffer and isinstance(name, str) and name in allowed
+            and isinstance(vars(HistoryBuffer).get(name), types.FunctionType)):
         return getattr(HistoryBuffer, name)
     raise torch.serialization.pickle.UnpicklingError(
         f'weights_only load refused getattr({obj!r}, {name!r}): only '

@@ -105,6 +105,19 @@ def test_runner_style_checkpoint_loads_with_weights_only(tmp_path):
     np.testing.assert_array_equal(loaded['extra'], np.arange(4))
 
 
+def test_runner_checkpoint_loads_in_a_fresh_process(tmp_path):
+    """No HistoryBuffer exists yet when a new process resumes."""
+    path = tmp_path / 'ckpt.pth'
+    _runner_style_checkpoint(path)
+    proc = run_python('import sekd_mm, torch\n'
+                      f'ckpt = torch.load({str(path)!r})\n'
+                      "hub = ckpt['message_hub']\n"
+                      "buf = hub['log_scalars']['train/loss']\n"
+                      'print(buf.min())')
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout.strip().splitlines()[-1]) == pytest.approx(1 / 3)
+
+
 class _RunsCommand:
 
     def __init__(self, marker):

@@ -133,7 +133,12 @@ def evaluate(name: str, ckpt: str, args) -> dict:
     ] + common_options(args)
     run(cmd, osp.join(work_dir, 'test.log'))
     with open(out, encoding='utf-8') as f:
-        return json.load(f)
+        metrics = json.load(f)
+    if not metrics:
+        # mmdet's CocoMetric returns nothing when no box passes score_thr
+        log(f'{name}: no detections above the score threshold; AP = 0')
+        metrics = {key: 0.0 for _, key in METRICS}
+    return metrics
 
 
 def table(results: dict) -> str:

@@ -8,7 +8,9 @@ sekd_distiller = dict(
         student_recorder='fpn',
         teacher_recorder='fpn',
         levels=('p2', 'p3', 'p4', 'p5', 'p6'),
-        alpha=1.0,
+        # L_V is a raw-activation MSE (~100 summed over levels at init, vs
+        # a detection loss of ~2); L_E and L_S are O(1) (docs/method.md).
+        alpha=0.05,
         beta=1.0,
         gamma=1.0,
         tau=0.5,

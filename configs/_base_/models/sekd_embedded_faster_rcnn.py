@@ -1,7 +1,7 @@
 # Teacher and student Faster R-CNNs for the embedded 128 px dataset, trained
 # from scratch. FPN P2-P6, RPN anchors from 16 px.
-data_preprocessor = dict(
-    type='DetDataPreprocessor',
+det_data_preprocessor = dict(
+    type='mmdet.DetDataPreprocessor',
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
@@ -12,7 +12,7 @@ def _faster_rcnn(depth, base, fpn):
     return dict(
         _scope_='mmdet',
         type='FasterRCNN',
-        data_preprocessor=data_preprocessor,
+        data_preprocessor=det_data_preprocessor,
         backbone=dict(
             type='ResNet',
             depth=depth,

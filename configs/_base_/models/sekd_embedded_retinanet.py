@@ -1,8 +1,8 @@
 # Teacher and student RetinaNets for the embedded 128 px dataset, trained
 # from scratch (no pretrained weights: nothing is downloaded). FPN levels
 # P2-P6 (strides 4-64) so that 6-100 px objects spread over all levels.
-data_preprocessor = dict(
-    type='DetDataPreprocessor',
+det_data_preprocessor = dict(
+    type='mmdet.DetDataPreprocessor',
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
@@ -13,7 +13,7 @@ def _retinanet(depth, base, fpn):
     return dict(
         _scope_='mmdet',
         type='RetinaNet',
-        data_preprocessor=data_preprocessor,
+        data_preprocessor=det_data_preprocessor,
         backbone=dict(
             type='ResNet',
             depth=depth,
