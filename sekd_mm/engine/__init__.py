@@ -1,4 +1,5 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
+from .rng_state_hook import RNGStateHook
 from .teacher_check_hook import TeacherCheckHook, check_teacher_weights
 
-__all__ = ['TeacherCheckHook', 'check_teacher_weights']
+__all__ = ['RNGStateHook', 'TeacherCheckHook', 'check_teacher_weights']

@@ -26,6 +26,8 @@ param_scheduler = [
 ]
 
 default_hooks = dict(
+    # saves/restores the RNG states so that --resume is exact
+    rng_state=dict(type='RNGStateHook'),
     logger=dict(type='LoggerHook', interval=20),
     checkpoint=dict(
         type='CheckpointHook', by_epoch=False, interval=200,
