@@ -138,7 +138,7 @@ def test_every_config_loads_and_builds(config):
     model = build(model_cfg, scope=cfg.get('default_scope', 'mmdet'))
     assert sum(p.numel() for p in model.parameters()) > 0
     if 'distiller' in model_cfg:
-        assert type(model.distiller).__name__ == 'SEKDDistiller'
+        assert type(model.distiller).__name__ == model_cfg.distiller.type
 
 
 @pytest.mark.parametrize('pair', sorted(PAIRS))
@@ -281,6 +281,22 @@ def test_mim_train_mmdet_with_sekd_config(distilled, tmp_path):
     assert osp.isfile(tmp_path / 'mim' / 'iter_1.pth'), proc.stdout[-2000:]
 
 
+@pytest.mark.parametrize('config,sekd', [
+    ('configs/ega/sekd-ega_retinanet_r34_retinanet_r18-w32_synthetic.py', 15),
+    ('configs/ega/ega_faster-rcnn_r34_faster-rcnn_r18-w32_synthetic.py', 0),
+])
+def test_ega_configs_log_every_term(config, sekd, data_root, tmp_path):
+    teacher_cfg = PAIRS['retinanet-coco' if 'retina' in config else
+                        'faster-rcnn-coco'][1]
+    teacher = save_model_ckpt(teacher_cfg, tmp_path / 'teacher.pth')
+    train(config, tmp_path / 'w', data_options(data_root, False) + [
+        f'model.teacher_ckpt={teacher}', 'train_cfg.max_iters=2'])
+    row = scalars(tmp_path / 'w')[2]
+    assert {'distill.loss_ega_node', 'distill.loss_ega_edge'} <= set(row)
+    assert len([k for k in row if 'loss_sekd_' in k]) == sekd
+    assert all(row[k] == row[k] for k in row)  # no NaN
+
+
 # --- reliability -----------------------------------------------------------
 def test_missing_teacher_checkpoint_fails_before_training(data_root,
                                                           tmp_path):
@@ -330,6 +346,18 @@ def test_non_finite_distillation_loss_stops_training(distilled, tmp_path):
 
 
 # --- the main job ----------------------------------------------------------
+def test_main_job_default_commands_have_no_empty_cfg_options():
+    sys.path.insert(0, osp.join(REPO, 'tools'))
+    try:
+        import main_job
+    finally:
+        sys.path.pop(0)
+    args = main_job.parse_args([])
+    assert main_job.common_options(args) == []
+    assert main_job.cfg_args(main_job.common_options(args)) == []
+    assert main_job.cfg_args(['a=1']) == ['--cfg-options', 'a=1']
+
+
 def test_main_job_smoke(data_root, tmp_path):
     proc = run([PY, 'tools/main_job.py', '--work-dir',
                 str(tmp_path / 'main'), '--iters', '2', '--num-train',

@@ -75,7 +75,9 @@ def run(cmd, log_file: str) -> None:
         for line in proc.stdout:
             out.write(line)
             if any(key in line for key in PROGRESS):
-                print('    ' + line.rstrip()[-150:], flush=True)
+                # drop MMEngine's '11/21 22:14:52 - mmengine - INFO - '
+                print('    ' + line.rstrip().split(' - INFO - ')[-1][:150],
+                      flush=True)
         rc = proc.wait()
     if rc != 0:
         raise SystemExit(f'[main_job] step failed (exit {rc}); full log: '
@@ -107,6 +109,11 @@ def common_options(args) -> list:
     return opts
 
 
+def cfg_args(opts) -> list:
+    """``--cfg-options`` and its values, or nothing when there are none."""
+    return ['--cfg-options', *opts] if opts else []
+
+
 def last_checkpoint(work_dir: str) -> str:
     with open(osp.join(work_dir, 'last_checkpoint'), encoding='utf-8') as f:
         return f.read().strip()
@@ -118,8 +125,8 @@ def train(name: str, args, extra=()) -> str:
     cmd = [
         sys.executable, 'tools/train.py', CONFIGS[name], '--work-dir',
         work_dir, '--seed',
-        str(args.seed), '--cfg-options'
-    ] + common_options(args) + list(extra)
+        str(args.seed)
+    ] + cfg_args(common_options(args) + list(extra))
     run(cmd, osp.join(work_dir, 'train.log'))
     return last_checkpoint(work_dir)
 
@@ -129,8 +136,8 @@ def evaluate(name: str, ckpt: str, args) -> dict:
     out = osp.join(work_dir, 'metrics.json')
     cmd = [
         sys.executable, 'tools/test.py', CONFIGS[name], ckpt, '--work-dir',
-        osp.join(work_dir, 'test'), '--metrics-out', out, '--cfg-options'
-    ] + common_options(args)
+        osp.join(work_dir, 'test'), '--metrics-out', out
+    ] + cfg_args(common_options(args))
     run(cmd, osp.join(work_dir, 'test.log'))
     with open(out, encoding='utf-8') as f:
         metrics = json.load(f)
