@@ -8,8 +8,8 @@ All losses run forward + backward on the same FPN-shaped tensors (5
 RetinaNet levels, C = 256, strides 8-128 of the input), in the same run as
 a full distillation iteration (RetinaNet R-101 teacher -> R-50 student in
 ``FpnTeacherDistill`` with ``SEKDDistiller``, random weights, random image,
-forward + backward + SGD step). It prints each loss's time as a ratio to
-that iteration, never as an absolute time.
+forward + backward + SGD step with lr 0). It prints each loss's time as a
+ratio to that iteration, never as an absolute time.
 """
 import sekd_mm  # noqa: F401  # isort: skip  (compat fixes before mmrazor)
 import argparse
@@ -96,6 +96,10 @@ def distill_iteration(size, batch, iters):
             type='FpnTeacherDistill',
             architecture=model_cfg('retinanet/retinanet_r50_fpn_2x_coco.py'),
             teacher=model_cfg('retinanet/retinanet_r101_fpn_2x_coco.py'),
+            # Random weights: BN in eval mode would use untrained running
+            # stats; batch statistics keep the activations at a trained
+            # network's scale. The cost is the same.
+            teacher_norm_eval=False,
             distiller=dict(
                 type='SEKDDistiller',
                 student_recorders=dict(
@@ -116,8 +120,11 @@ def distill_iteration(size, batch, iters):
         num_items=[5] * batch,
         num_classes=80)
     data = algo.data_preprocessor(packed, True)
+    algo.init_weights()  # e.g. RetinaNet's classification prior
+    # lr=0: the step does the same arithmetic but keeps the random weights
+    # at their initial scale, so every timed iteration sees the same model.
     optim = torch.optim.SGD(
-        [p for p in algo.parameters() if p.requires_grad], lr=1e-4)
+        [p for p in algo.parameters() if p.requires_grad], lr=0.0)
     times = []
     for i in range(iters + 1):
         start = time.perf_counter()

@@ -66,8 +66,8 @@ class _Unsupported:
             f'{self._name} is unavailable: MMRazor quantization is not '
             f'supported with torch {torch.__version__} in this environment '
             f'(importing {QUANT_PKG} failed: {self._reason}). sekd_mm only '
-            'needs MMRazor distillation; use a torch version supported by '
-            'mmrazor 1.0.0 (<= 1.13) for quantization.')
+            'needs MMRazor distillation; for quantization use an '
+            f'environment where `import {QUANT_PKG}` works.')
 
     __call__ = _fail
     __getitem__ = _fail
