@@ -30,14 +30,7 @@ import torch
 from mmrazor.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils.crg import _no_autocast
-
-
-def _compute_dtype(*xs: Tensor) -> torch.dtype:
-    """float64 if any input is float64, else float32."""
-    if any(x.dtype == torch.float64 for x in xs):
-        return torch.float64
-    return torch.float32
+from ..utils.crg import compute_dtype, no_autocast
 
 
 def standardize_rows(x: Tensor, eps: float = 1e-8) -> Tensor:
@@ -114,8 +107,8 @@ def pearson_matrix(a: Tensor,
     if a.shape[1] != other.shape[1]:
         raise ValueError('pearson_matrix: rows must have the same length, '
                          f'got {tuple(a.shape)} and {tuple(other.shape)}')
-    dtype = _compute_dtype(a, other)
-    with _no_autocast(a):
+    dtype = compute_dtype(a, other)
+    with no_autocast(a):
         za = standardize_rows(a.to(dtype), eps)
         zb = za if b is None else standardize_rows(other.to(dtype), eps)
         return za @ zb.transpose(0, 1)
@@ -187,7 +180,7 @@ class BaseEGALoss(nn.Module):
         self.check(preds_S, preds_T)
         if self.detach_teacher:
             preds_T = preds_T.detach()
-        dtype = _compute_dtype(preds_S, preds_T)
+        dtype = compute_dtype(preds_S, preds_T)
         return (standardize_rows(preds_S.to(dtype), self.eps),
                 standardize_rows(preds_T.to(dtype), self.eps))
 
@@ -201,7 +194,7 @@ class BaseEGALoss(nn.Module):
         Returns:
             Tensor: Scalar, float32 (float64 if an input is float64).
         """
-        with _no_autocast(preds_S):
+        with no_autocast(preds_S):
             z_s, z_t = self.standardize(preds_S, preds_T)
             return self.loss_weight * self.compute(z_s, z_t)
 

@@ -32,9 +32,16 @@ from torch import Tensor
 from .spectral import normalized_laplacian
 
 
-def compute_dtype(x: Tensor) -> torch.dtype:
-    """float64 stays float64; everything else is computed in float32."""
-    return torch.float64 if x.dtype == torch.float64 else torch.float32
+def compute_dtype(*xs: Tensor) -> torch.dtype:
+    """float64 if any input is float64; everything else runs in float32."""
+    if any(x.dtype == torch.float64 for x in xs):
+        return torch.float64
+    return torch.float32
+
+
+def no_autocast(x: Tensor):
+    """Context that disables autocast on ``x``'s device type."""
+    return torch.autocast(device_type=x.device.type, enabled=False)
 
 
 def check_pair(preds_S: Tensor, preds_T: Tensor) -> None:
@@ -145,7 +152,7 @@ class CRGPair:
                  eig_dtype: torch.dtype = torch.float64,
                  laplacian_eps: float = 1e-6) -> None:
         check_pair(preds_S, preds_T)
-        dtype = compute_dtype(preds_S)
+        dtype = compute_dtype(preds_S, preds_T)
         self.student = preds_S.to(dtype)
         self.teacher = preds_T.detach().to(dtype)
         self.tau = tau
@@ -164,7 +171,7 @@ class CRGPair:
 
     def _adjacency(self, feat: Tensor) -> Tensor:
         spatial = self.attention.spatial if self.spatial_graph else None
-        with _no_autocast(feat):
+        with no_autocast(feat):
             return channel_adjacency(feat, spatial)
 
     @cached_property
@@ -180,12 +187,12 @@ class CRGPair:
 
     @cached_property
     def laplacian_S(self) -> Tensor:
-        with _no_autocast(self.student):
+        with no_autocast(self.student):
             return normalized_laplacian(self.adjacency_S, self.laplacian_eps)
 
     @cached_property
     def laplacian_T(self) -> Tensor:
-        with torch.no_grad(), _no_autocast(self.teacher):
+        with torch.no_grad(), no_autocast(self.teacher):
             return normalized_laplacian(self.adjacency_T, self.laplacian_eps)
 
     def teacher_spectrum(self, k: int) -> Spectrum:
@@ -194,7 +201,7 @@ class CRGPair:
             raise ValueError(f'k must be in [1, C - 1] = [1, '
                              f'{self.num_channels - 1}], got k={k}')
         if k not in self._spectra:
-            with torch.no_grad(), _no_autocast(self.teacher):
+            with torch.no_grad(), no_autocast(self.teacher):
                 values, vectors = torch.linalg.eigh(
                     self.laplacian_T.to(self.eig_dtype))
             dtype = self.teacher.dtype
@@ -202,11 +209,6 @@ class CRGPair:
                 values=values[:, 1:k + 1].to(dtype),
                 vectors=vectors[:, :, 1:k + 1].to(dtype))
         return self._spectra[k]
-
-
-def _no_autocast(x: Tensor):
-    """Context that disables autocast on ``x``'s device type."""
-    return torch.autocast(device_type=x.device.type, enabled=False)
 
 
 def level_pairs(preds_S, preds_T) -> Tuple[Tuple[Tensor, Tensor], ...]:
