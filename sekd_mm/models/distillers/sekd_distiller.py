@@ -309,6 +309,6 @@ def _raise_if_not_finite(losses: Dict[str, Tensor]) -> None:
     bad = [k for k, ok in zip(losses, finite.tolist()) if not ok]
     raise FloatingPointError(
         f'Distillation loss(es) {bad} are not finite; stopping before the '
-        'optimizer '
-        'step corrupts the weights. Check the teacher checkpoint, lower the '
-        'learning rate or the SEKD weights, or use gradient clipping.')
+        'optimizer step corrupts the weights. Check the teacher checkpoint, '
+        'lower the learning rate or the SEKD weights, or use gradient '
+        'clipping.')
