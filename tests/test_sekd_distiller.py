@@ -143,9 +143,32 @@ def test_bad_spec_errors_at_build_time(sekd, kwargs, match):
                        sekd=sekd, **kwargs)
 
 
+def test_conv_connector_defaults_to_linear():
+    # MMRazor's ConvModuleConnector ends with a ReLU by default; SEKD's
+    # student connectors must stay linear so that the student's graph can
+    # have the negative edges of the (signed) teacher FPN maps.
+    algo = sekd_algorithm(
+        detector_cfg(depth=18, fpn_channels=128), detector_cfg(depth=18),
+        sekd=dict(student_connectors=dict(
+            type='ConvModuleConnector', in_channel=128, out_channel=256)))
+    connector = algo.distiller.connectors['sekd_student_p3']
+    assert not connector.conv_module.with_activation
+    out = connector(torch.randn(2, 128, 8, 8))
+    assert (out < 0).any()
+    # an explicit activation is kept
+    algo = sekd_algorithm(
+        detector_cfg(depth=18, fpn_channels=128), detector_cfg(depth=18),
+        sekd=dict(student_connectors=dict(
+            type='ConvModuleConnector', in_channel=128, out_channel=256,
+            act_cfg=dict(type='ReLU'))))
+    relu_out = algo.distiller.connectors['sekd_student_p3'](
+        torch.randn(2, 128, 8, 8))
+    assert (relu_out >= 0).all()
+
+
 def test_channel_mismatch_without_connector_names_the_fix():
     with pytest.raises(ValueError, match="ConvModuleConnector', "
-                       'in_channel=128, out_channel=256'):
+                       'in_channel=128, out_channel=256, act_cfg=None'):
         sekd_algorithm(detector_cfg(depth=18, fpn_channels=128),
                        detector_cfg(depth=18))
 

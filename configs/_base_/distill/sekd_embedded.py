@@ -16,8 +16,13 @@ sekd_distiller = dict(
         tau=0.5,
         k=8,
         mode='residual',
+        # a linear 1x1 conv: MMRazor's default ReLU would clip the
+        # student's maps to >= 0 while the teacher's FPN maps are signed
         student_connectors=dict(
-            type='ConvModuleConnector', in_channel=64, out_channel=128)))
+            type='ConvModuleConnector',
+            in_channel=64,
+            out_channel=128,
+            act_cfg=None)))
 
 find_unused_parameters = True
 # Refuse a missing or mismatched teacher before the first step.

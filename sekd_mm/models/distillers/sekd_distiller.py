@@ -50,7 +50,11 @@ class SEKDDistiller(ConfigurableDistiller):
             - ``student_connectors`` (dict, optional): a connector config
               applied to each level (one instance per level), or a dict
               ``level -> connector config``; needed when the student's
-              channels differ from the teacher's.
+              channels differ from the teacher's. A ``ConvModuleConnector``
+              without ``act_cfg`` gets ``act_cfg=None`` here (MMRazor's
+              default is a ReLU, which would make every student channel
+              non-negative while the teacher's FPN maps are signed, so that
+              the student's graph could never have negative edges).
             - ``tau`` (0.5), ``k`` (8), ``mode`` (``'residual'``), ``groups``
               (1), ``spatial_attention`` (True), ``channel_attention`` (True),
               ``eig_dtype`` (``'float64'``), ``eig_eps`` (1e-6): see the
@@ -143,11 +147,15 @@ class SEKDDistiller(ConfigurableDistiller):
             per_level = dict(cfg)
         names = {}
         for level, level_cfg in per_level.items():
+            level_cfg = dict(level_cfg)
+            if level_cfg.get('type') in ('ConvModuleConnector',
+                                         'mmrazor.ConvModuleConnector'):
+                level_cfg.setdefault('act_cfg', None)
             key = f'sekd_student_{level}'
             if key in self.connectors:
                 raise ValueError(f'connector name {key!r} is reserved for '
                                  'SEKD; rename your connector')
-            self.connectors[key] = MODELS.build(dict(level_cfg))
+            self.connectors[key] = MODELS.build(level_cfg)
             names[level] = key
         return names
 
@@ -202,7 +210,7 @@ class SEKDDistiller(ConfigurableDistiller):
                 f'SEKD level {name!r}: student has {c_s} channels, teacher '
                 f'{c_t}. Add a student connector, e.g. sekd=dict(..., '
                 f"student_connectors=dict(type='ConvModuleConnector', "
-                f'in_channel={c_s}, out_channel={c_t})).')
+                f'in_channel={c_s}, out_channel={c_t}, act_cfg=None)).')
 
     # ------------------------------------------------------------------
     # losses

@@ -60,7 +60,7 @@ def check_pair(preds_S: Tensor, preds_T: Tensor) -> None:
                     f'{preds_T.shape[1]}): add a student connector, e.g. '
                     f"dict(type='ConvModuleConnector', "
                     f'in_channel={preds_S.shape[1]}, '
-                    f'out_channel={preds_T.shape[1]}).')
+                    f'out_channel={preds_T.shape[1]}, act_cfg=None).')
         raise ValueError('Student and teacher feature maps must have the same '
                          f'shape, got {tuple(preds_S.shape)} (student) and '
                          f'{tuple(preds_T.shape)} (teacher).{hint}')
