@@ -8,6 +8,8 @@ from mmengine.hub import get_config
 from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 
+#: Size of the synthetic dataset the tool tests train on.
+SMALL = dict(num_train=16, num_val=8)
 _BASE = {}
 
 

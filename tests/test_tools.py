@@ -14,12 +14,12 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
+from sekd_test_utils import SMALL
 
 from sekd_mm.datasets import CLASSES
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PY = sys.executable
-SMALL = dict(num_train=16, num_val=8)
 PAIRS = {
     # name: (distill config, teacher config, plain student config, voc)
     'retinanet-coco':
@@ -39,13 +39,6 @@ PAIRS = {
      'voc.py', 'configs/embedded/faster-rcnn_r34_synthetic-voc.py',
      'configs/embedded/faster-rcnn_r18-w32_synthetic-voc.py', True),
 }
-
-
-@pytest.fixture(scope='session')
-def data_root(tmp_path_factory):
-    from sekd_mm.datasets import ensure_synthetic_dataset
-    root = str(tmp_path_factory.mktemp('data') / 'synthetic')
-    return ensure_synthetic_dataset(root, **SMALL)
 
 
 def data_options(root: str, voc: bool) -> list:

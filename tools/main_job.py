@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+from sekd_mm.datasets import synthetic_cfg_options
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = dict(
     teacher='configs/embedded/retinanet_r34_synthetic.py',
@@ -91,22 +93,10 @@ def common_options(args) -> list:
             f'train_cfg.max_iters={args.iters}',
             f'train_cfg.val_interval={args.iters}'
         ]
-    synthetic = {}
-    if args.num_train:
-        synthetic['num_train'] = args.num_train
-    if args.num_val:
-        synthetic['num_val'] = args.num_val
-    root = args.data_root
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        for key, value in synthetic.items():
-            opts.append(f'{loader}.dataset.synthetic.{key}={value}')
-        if root:
-            opts.append(f'{loader}.dataset.data_root={root}')
-    if root:
-        ann = osp.join(root, 'annotations/instances_val.json')
-        opts += [f'val_evaluator.ann_file={ann}',
-                 f'test_evaluator.ann_file={ann}']
-    return opts
+    synthetic = dict(num_train=args.num_train, num_val=args.num_val)
+    return opts + synthetic_cfg_options(
+        data_root=args.data_root,
+        **{k: v for k, v in synthetic.items() if v})
 
 
 def cfg_args(opts) -> list:

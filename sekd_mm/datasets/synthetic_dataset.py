@@ -7,12 +7,12 @@ They are mmdet's own :class:`~mmdet.datasets.CocoDataset` and
 config (or ``mim train``) works on a fresh machine without a data step.
 """
 import os.path as osp
-from typing import Optional
+from typing import List, Optional
 
 from mmdet.datasets import CocoDataset, VOCDataset
 from mmdet.registry import DATASETS
 
-from .synthetic import CLASSES, ensure_synthetic_dataset
+from .synthetic import CLASSES, DEFAULT_ARGS, ensure_synthetic_dataset
 
 PALETTE = [(220, 20, 60), (0, 130, 200), (60, 180, 75), (245, 130, 48),
            (145, 30, 180)]
@@ -63,3 +63,46 @@ class SyntheticVOCDataset(VOCDataset):
                              f"'<root>/VOCdevkit/', got {data_root!r}")
         ensure_synthetic_dataset(osp.dirname(data_root), **(synthetic or {}))
         super().__init__(*args, **kwargs)
+
+
+#: Where ``Resize`` sits in the train / test pipelines of
+#: ``configs/_base_/datasets/sekd_synthetic_{coco,voc}.py``.
+RESIZE_STEP = dict(train=2, test=1)
+
+
+def synthetic_cfg_options(data_root: Optional[str] = None,
+                          img_scale: Optional[int] = None,
+                          **synthetic: int) -> List[str]:
+    """``--cfg-options`` that point an embedded (COCO layout) config at
+    another synthetic dataset.
+
+    Args:
+        data_root (str, optional): where the dataset is (generated on first
+            use); also moves the COCO evaluators' annotation file.
+        img_scale (int, optional): square input size of the train and test
+            pipelines (the images keep their generated size on disk).
+        **synthetic: generation arguments, e.g. ``num_train=1024``.
+
+    Returns:
+        list[str]: ``key=value`` strings for ``tools/train.py``.
+    """
+    unknown = set(synthetic) - set(DEFAULT_ARGS)
+    if unknown:
+        raise TypeError(f'unknown synthetic dataset arguments {unknown}; '
+                        f'valid: {sorted(DEFAULT_ARGS)}')
+    opts = []
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = f'{loader}.dataset'
+        opts += [f'{dataset}.synthetic.{k}={v}' for k, v in synthetic.items()]
+        if data_root:
+            opts.append(f'{dataset}.data_root={data_root}')
+        if img_scale:
+            step = RESIZE_STEP['train' if loader == 'train_dataloader' else
+                               'test']
+            opts.append(f'{dataset}.pipeline.{step}.scale='
+                        f'({img_scale},{img_scale})')
+    if data_root:
+        ann = osp.join(data_root, 'annotations/instances_val.json')
+        opts += [f'val_evaluator.ann_file={ann}',
+                 f'test_evaluator.ann_file={ann}']
+    return opts
