@@ -1,0 +1,382 @@
+# Copyright (c) sekd-mm contributors. All rights reserved.
+"""Accuracy study: SEKD, its ablations, EGA and MMRazor's detection
+distillers side by side on the embedded synthetic dataset.
+
+    python benchmarks/accuracy_study.py [--preset cpu|large]
+        [--seeds 0 1 2] [--methods alone sekd pkd ...] [--jobs N]
+        [--work-dir work_dirs/accuracy_study] [--teacher-ckpt CKPT]
+        [--teacher-iters N] [--student-iters N] [--num-train N]
+        [--num-val N] [--img-scale N] [--report-only]
+
+One teacher (RetinaNet R-34, FPN 128) is trained once, for a longer
+schedule than the students, and cached; then every method in
+``benchmarks/methods.py`` trains the same student (RetinaNet R-18 at half
+width, FPN 64) with the same schedule on every seed, through
+``tools/train.py`` exactly as a user would run it, and is evaluated with COCO
+metrics on the val split. Runs go ``--jobs`` at a time, each with
+``cores / jobs`` threads.
+
+Everything lands in ``--work-dir``: ``teacher/``, ``<method>/seed<S>/``
+(config, log, checkpoint and ``result.json``), and the report:
+``results.md`` (mean +- std over seeds and the paired difference to the
+student alone), ``results.json`` and ``accuracy_study.png``. A run whose
+``result.json`` holds the same command is not run again, so an interrupted
+study continues where it stopped, and changing a setting (or the teacher)
+reruns what depends on it.
+
+``--preset cpu`` (the default) fits in under an hour on 2 CPU cores;
+``--preset large`` is the same study at full image size with 4x the data and
+5x the iterations, for a GPU machine.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+from methods import EMBEDDED_TEACHER, select
+
+from sekd_mm.datasets import synthetic_cfg_options
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PRESETS = dict(
+    cpu=dict(img_scale=96, num_train=1024, num_val=128, teacher_iters=1500,
+             student_iters=300, jobs=2),
+    large=dict(img_scale=128, num_train=4096, num_val=512,
+               teacher_iters=7500, student_iters=1500, jobs=1))
+METRICS = [('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'),
+           ('AP75', 'coco/bbox_mAP_75'), ('APs', 'coco/bbox_mAP_s'),
+           ('APm', 'coco/bbox_mAP_m'), ('APl', 'coco/bbox_mAP_l')]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--preset', choices=sorted(PRESETS), default='cpu')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--methods', nargs='+', help='default: all')
+    parser.add_argument('--work-dir', default='work_dirs/accuracy_study')
+    parser.add_argument('--data-root', default='data/sekd_synthetic_study/')
+    parser.add_argument('--teacher-ckpt',
+                        help='use this teacher instead of training one')
+    for key in PRESETS['cpu']:
+        parser.add_argument('--' + key.replace('_', '-'), type=int,
+                            help='override the preset')
+    parser.add_argument('--report-only', action='store_true',
+                        help='only rebuild the report from finished runs')
+    args = parser.parse_args(argv)
+    for key, value in PRESETS[args.preset].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def log(msg: str) -> None:
+    print(f'[study {time.strftime("%H:%M:%S")}] {msg}', flush=True)
+
+
+def schedule_options(iters: int) -> List[str]:
+    """The embedded schedule (configs/_base_/schedules/sekd_embedded.py)
+    stretched to ``iters``: lr steps at 75% and 90%, one evaluation and one
+    checkpoint at the end."""
+    return [
+        f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+        f'param_scheduler.1.end={iters}',
+        f'param_scheduler.1.milestones=[{int(iters * 0.75)},'
+        f'{int(iters * 0.9)}]', f'default_hooks.checkpoint.interval={iters}'
+    ]
+
+
+class Run:
+    """One ``tools/train.py`` run and its result."""
+
+    def __init__(self, name: str, seed: int, config: str, work_dir: str,
+                 options: List[str]) -> None:
+        self.name, self.seed, self.work_dir = name, seed, work_dir
+        self.args = ['tools/train.py', config, '--work-dir', work_dir,
+                     '--seed', str(seed), '--cfg-options', *options]
+        self.result_file = osp.join(work_dir, 'result.json')
+        self.proc: Optional[subprocess.Popen] = None
+        self.start = 0.0
+
+    def cached(self) -> Optional[dict]:
+        if not osp.exists(self.result_file):
+            return None
+        with open(self.result_file, encoding='utf-8') as f:
+            result = json.load(f)
+        return result if result.get('args') == self.args else None
+
+    def launch(self, threads: int) -> None:
+        os.makedirs(self.work_dir, exist_ok=True)
+        env = dict(os.environ, PYTHONUNBUFFERED='1',
+                   OMP_NUM_THREADS=str(threads),
+                   MKL_NUM_THREADS=str(threads))
+        self.log_file = osp.join(self.work_dir, 'train.log')
+        self.out = open(self.log_file, 'w', encoding='utf-8')
+        self.start = time.time()
+        self.proc = subprocess.Popen([sys.executable, *self.args], cwd=REPO,
+                                     env=env, stdout=self.out,
+                                     stderr=subprocess.STDOUT)
+
+    def finish(self) -> dict:
+        """Parse the run's MMEngine scalars into ``result.json``."""
+        self.out.close()
+        if self.proc.returncode != 0:
+            raise RuntimeError(f'{self.name} seed {self.seed} failed (exit '
+                               f'{self.proc.returncode}); log: '
+                               f'{self.log_file}')
+        result = dict(args=self.args, seconds=time.time() - self.start,
+                      **read_scalars(self.work_dir))
+        with open(osp.join(self.work_dir, 'last_checkpoint'),
+                  encoding='utf-8') as f:
+            result['checkpoint'] = f.read().strip()
+        with open(self.result_file, 'w', encoding='utf-8') as f:
+            json.dump(result, f, indent=2)
+        return result
+
+
+def read_scalars(work_dir: str) -> dict:
+    """COCO metrics of the final evaluation, seconds per iteration, and the
+    share of distillation in the loss over the first logged iterations."""
+    files = sorted(glob.glob(osp.join(work_dir, '*/vis_data/scalars.json')))
+    if not files:
+        raise RuntimeError(f'no MMEngine scalars under {work_dir}')
+    train, metrics = [], {}
+    with open(files[-1], encoding='utf-8') as f:
+        for line in f:
+            rec = json.loads(line)
+            if 'coco/bbox_mAP' in rec:
+                metrics = {k: v for k, v in rec.items()
+                           if k.startswith('coco/')}
+            elif 'loss' in rec:
+                train.append(rec)
+    if not metrics:
+        # mmdet's CocoMetric logs nothing when no box passes score_thr
+        metrics = {key: 0.0 for _, key in METRICS}
+    first = train[0] if train else {}
+    distill = sum(v for k, v in first.items() if k.startswith('distill.'))
+    task = sum(v for k, v in first.items()
+               if k.startswith(('student.', 'loss_')))
+    times = [rec['time'] for rec in train[1:]] or [0.0]
+    return dict(metrics=metrics, sec_per_iter=statistics.mean(times),
+                distill_over_task=distill / task if task else 0.0)
+
+
+def run_all(runs: List[Run], jobs: int) -> Dict[tuple, dict]:
+    """Run what is not cached, ``jobs`` at a time; returns the results of
+    every run that finished, keyed by (name, seed)."""
+    results, todo = {}, []
+    for run in runs:
+        cached = run.cached()
+        if cached:
+            results[(run.name, run.seed)] = cached
+        else:
+            todo.append(run)
+    if len(todo) < len(runs):
+        log(f'{len(runs) - len(todo)} run(s) already done (result.json)')
+    threads = max(1, (os.cpu_count() or 1) // max(jobs, 1))
+    running, failed, done = [], [], 0
+    while todo or running:
+        while todo and len(running) < jobs:
+            run = todo.pop(0)
+            run.launch(threads)
+            running.append(run)
+            log(f'start {run.name} seed {run.seed} ({threads} threads): '
+                f'{run.log_file}')
+        time.sleep(1.0)
+        for run in [r for r in running if r.proc.poll() is not None]:
+            running.remove(run)
+            done += 1
+            try:
+                res = run.finish()
+            except RuntimeError as err:
+                failed.append(str(err))
+                log(f'FAILED {err}')
+                continue
+            results[(run.name, run.seed)] = res
+            ap = 100 * res['metrics']['coco/bbox_mAP']
+            log(f'[{done}/{done + len(todo) + len(running)}] {run.name} '
+                f'seed {run.seed}: AP {ap:.1f} in {res["seconds"]:.0f} s')
+    if failed:
+        raise SystemExit('[study] failed runs:\n' + '\n'.join(failed))
+    return results
+
+
+def summarize(values: List[float]) -> str:
+    if any(v < 0 for v in values):
+        return 'n/a'  # COCO gives -1 where no object has that size
+    mean = 100 * statistics.mean(values)
+    if len(values) < 2:
+        return f'{mean:.1f}'
+    return f'{mean:.1f} ± {100 * statistics.stdev(values):.1f}'
+
+
+def report(args, methods: dict, results: Dict[tuple, dict],
+           teacher: dict, minutes: float) -> str:
+    """The markdown table; also writes results.json and the plot."""
+    seeds = args.seeds
+    alone = {s: results[('alone', s)]['metrics']['coco/bbox_mAP']
+             for s in seeds if ('alone', s) in results}
+    head = ['Method'] + [m for m, _ in METRICS] + [
+        'ΔAP vs alone (paired)', 'seeds better', 'distill / task loss '
+        'at start', 's / iter'
+    ]
+    rows = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    tm = teacher['metrics']
+    rows.append('| Teacher R-34 (FPN 128, cached) | ' + ' | '.join(
+        summarize([tm[k]]) for _, k in METRICS) + ' | | | | |')
+    summary = {}
+    for name, method in methods.items():
+        res = [results[(name, s)] for s in seeds if (name, s) in results]
+        if not res:
+            continue
+        cells = [summarize([r['metrics'][k] for r in res])
+                 for _, k in METRICS]
+        paired = [results[(name, s)]['metrics']['coco/bbox_mAP'] - alone[s]
+                  for s in seeds if (name, s) in results and s in alone]
+        if name == 'alone' or not paired:
+            delta, better = '', ''
+        else:
+            delta = f'{100 * statistics.mean(paired):+.1f}'
+            if len(paired) > 1:
+                delta += f' ± {100 * statistics.stdev(paired):.1f}'
+            better = f'{sum(d > 0 for d in paired)}/{len(paired)}'
+        share = statistics.mean(r['distill_over_task'] for r in res)
+        speed = statistics.mean(r['sec_per_iter'] for r in res)
+        cells += [delta, better, f'{share:.2f}' if share else '',
+                  f'{speed:.2f}']
+        rows.append(f'| {method.label} | ' + ' | '.join(cells) + ' |')
+        summary[name] = dict(
+            label=method.label,
+            ap=[r['metrics']['coco/bbox_mAP'] for r in res],
+            seeds=[s for s in seeds if (name, s) in results],
+            paired_delta_ap=paired)
+    table = '\n'.join(rows)
+    text = (
+        f'# Accuracy study on the embedded synthetic dataset\n\n'
+        f'COCO bbox metrics (x100) on {args.num_val} val images, mean ± std '
+        f'over seeds {", ".join(map(str, seeds))}; student RetinaNet R-18 '
+        f'w32 (FPN 64), {args.student_iters} iterations of batch 8 at '
+        f'{args.img_scale} px; teacher RetinaNet R-34 (FPN 128), '
+        f'{args.teacher_iters} iterations; {args.num_train} train images. '
+        f'ΔAP is the mean ± std over seeds of (method - student alone) '
+        f'on the same seed. {minutes:.1f} min on this machine for the '
+        f'runs not cached.\n\n{table}\n')
+    with open(osp.join(args.work_dir, 'results.json'), 'w',
+              encoding='utf-8') as f:
+        json.dump(dict(settings=vars(args), teacher=teacher['metrics'],
+                       methods=summary,
+                       runs={f'{n}/seed{s}': r['metrics']
+                             for (n, s), r in results.items()}),
+                  f, indent=2)
+    plot(osp.join(args.work_dir, 'accuracy_study.png'), summary,
+         tm['coco/bbox_mAP'], args)
+    return text
+
+
+def plot(path: str, summary: dict, teacher_ap: float, args) -> None:
+    """Top: AP per method (bar = mean, whisker = std, dots = seeds).
+    Bottom: the paired AP difference to the student alone, per seed."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    names = list(summary)
+    labels = [summary[n]['label'] for n in names]
+    colours = ['tab:gray' if n == 'alone' else 'tab:blue' if n.startswith(
+        ('sekd', 'ega')) else 'tab:orange' for n in names]
+    fig, axes = plt.subplots(2, 1, figsize=(2.0 + 0.75 * len(names), 7.5),
+                             sharex=True)
+    panels = ((axes[0], 'ap', 'COCO AP (val)'),
+              (axes[1], 'paired_delta_ap', 'AP - student alone (same seed)'))
+    for ax, key, ylabel in panels:
+        for i, name in enumerate(names):
+            vals = [100 * v for v in summary[name][key]]
+            if not vals:
+                continue
+            err = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            ax.bar(i, statistics.mean(vals), color=colours[i], alpha=0.6,
+                   yerr=err, capsize=4)
+            ax.scatter([i] * len(vals), vals, color='black', s=10, zorder=3)
+        ax.axhline(0, color='black', lw=0.8)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(labels, rotation=35, ha='right')
+        ax.set_ylabel(ylabel)
+        ax.grid(axis='y', alpha=0.3)
+    if 'alone' in summary:
+        axes[0].axhline(100 * statistics.mean(summary['alone']['ap']),
+                        color='tab:gray', ls='--', lw=1)
+    fig.suptitle(
+        f'Embedded study, {len(args.seeds)} seeds (bar: mean, whisker: '
+        f'std, dots: seeds)\nteacher {100 * teacher_ap:.1f} AP; student '
+        f'{args.student_iters} iterations at {args.img_scale} px',
+        fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    os.chdir(REPO)
+    methods = select(args.methods)
+    data = synthetic_cfg_options(
+        data_root=args.data_root, img_scale=args.img_scale,
+        num_train=args.num_train, num_val=args.num_val)
+    start = time.time()
+
+    teacher_run = Run('teacher', 0, EMBEDDED_TEACHER,
+                      osp.join(args.work_dir, 'teacher'),
+                      schedule_options(args.teacher_iters) + data)
+    if args.teacher_ckpt:
+        teacher = dict(checkpoint=osp.abspath(args.teacher_ckpt),
+                       metrics={k: -1 for _, k in METRICS})
+        log(f'teacher: {teacher["checkpoint"]} (given, not evaluated)')
+    elif args.report_only:
+        teacher = teacher_run.cached()
+    else:
+        log(f'teacher: {args.teacher_iters} iterations (trained once, then '
+            f'reused from {teacher_run.work_dir})')
+        teacher = run_all([teacher_run], jobs=1)[('teacher', 0)]
+    if teacher is None:
+        raise SystemExit('[study] no finished teacher in the work dir')
+
+    student = schedule_options(args.student_iters) + data
+    runs = []
+    for seed in args.seeds:
+        for name, method in methods.items():
+            options = student + list(method.options)
+            if method.distills:
+                options += [f'model.teacher_ckpt={teacher["checkpoint"]}',
+                            # the student only; the teacher is evaluated once
+                            'val_cfg.type=ValLoop']
+            runs.append(
+                Run(name, seed, method.embedded,
+                    osp.join(args.work_dir, name, f'seed{seed}'), options))
+    # the longest runs first, so that the last ones fill the gaps
+    runs.sort(key=lambda r: (not methods[r.name].distills, r.seed))
+    if args.report_only:
+        results = {(r.name, r.seed): r.cached() for r in runs}
+        results = {k: v for k, v in results.items() if v}
+    else:
+        log(f'{len(runs)} student runs, {args.jobs} at a time')
+        results = run_all(runs, args.jobs)
+
+    text = report(args, methods, results, teacher,
+                  (time.time() - start) / 60)
+    with open(osp.join(args.work_dir, 'results.md'), 'w',
+              encoding='utf-8') as f:
+        f.write(text)
+    print('\n' + text, flush=True)
+    log(f'done in {(time.time() - start) / 60:.1f} min; report, plot and '
+        f'runs in {args.work_dir}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,130 @@
+# Copyright (c) sekd-mm contributors. All rights reserved.
+"""benchmarks/accuracy_study.py: method table, cfg-options, report maths,
+and a real two-seed run at toy size (train, evaluate, cache, report)."""
+import json
+import os
+import os.path as osp
+import sys
+
+import pytest
+from mmengine.config import Config
+from mmengine.config.config import ConfigDict
+from sekd_test_utils import SMALL
+from test_tools import PY, REPO, run
+
+from sekd_mm.datasets import synthetic_cfg_options
+
+sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+import accuracy_study  # noqa: E402
+import methods  # noqa: E402
+
+sys.path.pop(0)
+
+
+def parse(opts):
+    """cfg-options strings -> dict, as tools/train.py's DictAction does."""
+    from mmengine.config import DictAction
+    action = DictAction(option_strings=[], dest='x')
+    ns = type('NS', (), {})()
+    action(None, ns, list(opts))
+    return ns.x
+
+
+def merged(config, opts):
+    cfg = Config.fromfile(osp.join(REPO, config))
+    cfg.merge_from_dict(parse(opts))
+    return cfg
+
+
+def test_synthetic_options_resize_both_pipelines():
+    opts = synthetic_cfg_options(data_root='d/', img_scale=96,
+                                 num_train=32, num_val=8)
+    cfg = merged(methods.METHODS['alone'].embedded, opts)
+    steps = [cfg.train_dataloader.dataset.pipeline[2],
+             cfg.val_dataloader.dataset.pipeline[1],
+             cfg.test_dataloader.dataset.pipeline[1]]
+    assert [s.type for s in steps] == ['Resize'] * 3
+    assert all(tuple(s.scale) == (96, 96) for s in steps)
+    assert cfg.val_dataloader.dataset.synthetic == dict(num_train=32,
+                                                       num_val=8)
+    assert cfg.val_evaluator.ann_file == 'd/annotations/instances_val.json'
+    with pytest.raises(TypeError, match='num_train'):
+        synthetic_cfg_options(num_images=3)
+
+
+@pytest.mark.parametrize('name', sorted(methods.METHODS))
+def test_every_method_config_and_option_exists(name):
+    method = methods.METHODS[name]
+    for config in (method.embedded, method.coco):
+        if config.startswith('mmdet::'):
+            continue
+        assert osp.exists(osp.join(REPO, config)), config
+        cfg = Config.fromfile(osp.join(REPO, config))
+        # an option must override an existing key, not add a new one
+        for key in parse(method.options):
+            node = cfg
+            for part in key.split('.')[:-1]:
+                node = node[part]
+            assert isinstance(node, ConfigDict) and key.split('.')[-1] in \
+                node, f'{name}: {key} is not in {config}'
+    assert method.distills == (name != 'alone')
+
+
+def test_select_names_the_valid_methods():
+    assert list(methods.select(['pkd', 'alone'])) == ['alone', 'pkd']
+    with pytest.raises(ValueError, match='valid: alone, sekd'):
+        methods.select(['fgd'])
+
+
+def test_report_paired_deltas(tmp_path):
+    args = accuracy_study.parse_args(
+        ['--seeds', '0', '1', '--work-dir', str(tmp_path)])
+    keys = [k for _, k in accuracy_study.METRICS]
+
+    def res(ap):
+        return dict(metrics={k: ap for k in keys}, sec_per_iter=0.5,
+                    distill_over_task=0.0)
+
+    results = {('alone', 0): res(0.10), ('alone', 1): res(0.20),
+               ('pkd', 0): res(0.13), ('pkd', 1): res(0.19)}
+    text = accuracy_study.report(
+        args, methods.select(['alone', 'pkd']), results, res(0.3), 1.0)
+    rows = {line.split(' | ')[0]: line for line in text.splitlines()}
+    # AP mean +- std over seeds; paired delta (+3, -1) -> +1.0 +- 2.8
+    assert '| PKD | 16.0 ± 4.2 |' in rows['| PKD']
+    assert '+1.0 ± 2.8 | 1/2 |' in rows['| PKD']
+    assert '| Student alone | 15.0 ± 7.1 |' in rows['| Student alone']
+    saved = json.loads((tmp_path / 'results.json').read_text())
+    assert saved['methods']['pkd']['paired_delta_ap'] == pytest.approx(
+        [0.03, -0.01])
+    assert (tmp_path / 'accuracy_study.png').stat().st_size > 0
+
+
+def test_study_runs_caches_and_reports(data_root, tmp_path):
+    work = tmp_path / 'study'
+    cmd = [PY, 'benchmarks/accuracy_study.py', '--work-dir', str(work),
+           '--data-root', data_root + '/', '--teacher-iters', '2',
+           '--student-iters', '2', '--img-scale', '64', '--seeds', '0', '1',
+           '--methods', 'alone', 'sekd_v', '--jobs', '2',
+           '--num-train', str(SMALL['num_train']),
+           '--num-val', str(SMALL['num_val'])]
+    proc = run(cmd, env=dict(OMP_NUM_THREADS='1'))
+    assert '| Student alone |' in proc.stdout
+    assert '| SEKD V only |' in proc.stdout
+    saved = json.loads((work / 'results.json').read_text())
+    assert saved['methods']['sekd_v']['seeds'] == [0, 1]
+    assert len(saved['methods']['sekd_v']['paired_delta_ap']) == 2
+    assert (work / 'accuracy_study.png').stat().st_size > 0
+    # every student was distilled from the study's own teacher
+    teacher = json.loads((work / 'teacher' / 'result.json').read_text())
+    student = json.loads(
+        (work / 'sekd_v' / 'seed1' / 'result.json').read_text())
+    assert f'model.teacher_ckpt={teacher["checkpoint"]}' in student['args']
+    assert 'model.distiller.sekd.beta=0' in student['args']
+    assert student['args'][student['args'].index('--seed') + 1] == '1'
+    # a second call reuses every finished run
+    stamp = os.stat(work / 'alone' / 'seed0' / 'result.json').st_mtime_ns
+    proc = run(cmd, env=dict(OMP_NUM_THREADS='1'))
+    assert '4 run(s) already done' in proc.stdout
+    assert os.stat(work / 'alone' / 'seed0' /
+                   'result.json').st_mtime_ns == stamp
