@@ -362,3 +362,12 @@ def test_main_job_smoke(data_root, tmp_path):
     for name in ('teacher', 'sekd_student', 'student_alone'):
         assert 'coco/bbox_mAP' in results['results'][name]
     assert (tmp_path / 'main' / 'results.md').exists()
+    # again with that teacher given: no teacher training, same table shape
+    teacher = tmp_path / 'main' / 'teacher' / 'iter_2.pth'
+    proc = run([PY, 'tools/main_job.py', '--work-dir',
+                str(tmp_path / 'given'), '--iters', '2', '--num-train',
+                str(SMALL['num_train']), '--num-val', str(SMALL['num_val']),
+                '--data-root', data_root, '--teacher-ckpt', str(teacher)])
+    assert f'using teacher {teacher}' in proc.stdout
+    assert not (tmp_path / 'given' / 'teacher' / 'train.log').exists()
+    assert '| SEKD - alone |' in proc.stdout

@@ -123,6 +123,7 @@ def train(name: str, args, extra=()) -> str:
 
 def evaluate(name: str, ckpt: str, args) -> dict:
     work_dir = osp.join(args.work_dir, name)
+    os.makedirs(work_dir, exist_ok=True)  # a given teacher was not trained
     out = osp.join(work_dir, 'metrics.json')
     cmd = [
         sys.executable, 'tools/test.py', CONFIGS[name], ckpt, '--work-dir',
