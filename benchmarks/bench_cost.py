@@ -44,7 +44,7 @@ import subprocess
 import sys
 import time
 
-from methods import METHODS, select
+from methods import METHODS, parse_cfg_options, select
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 REFERENCE = 'alone'  # the row every ratio is taken against
@@ -148,17 +148,6 @@ def fmt(x, digits=2):
 # ---------------------------------------------------------------------------
 # Part 1: one training iteration per method
 # ---------------------------------------------------------------------------
-def parse_cfg_options(options):
-    """``key=value`` strings parsed exactly as ``--cfg-options`` is by
-    ``tools/train.py`` (mmengine's ``DictAction``)."""
-    from mmengine.config import DictAction
-    if not options:
-        return {}
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    return parser.parse_args(['--cfg-options', *options]).cfg_options
-
-
 def load_config(method, size):
     """The method's config with its options, no teacher checkpoint."""
     from mmengine.config import Config

@@ -73,6 +73,20 @@ METHODS = dict(
 EMBEDDED_TEACHER = 'configs/embedded/retinanet_r34_synthetic.py'
 
 
+def parse_cfg_options(options) -> dict:
+    """``key=value`` strings (a method's ``options``) parsed exactly as
+    ``--cfg-options`` is by ``tools/train.py`` (mmengine's ``DictAction``),
+    ready for ``Config.merge_from_dict``."""
+    import argparse
+
+    from mmengine.config import DictAction
+    if not options:
+        return {}
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(['--cfg-options', *options]).cfg_options
+
+
 def select(names: Optional[List[str]]) -> dict:
     """The methods named (all when ``names`` is empty), in table order;
     an unknown name raises ``ValueError`` listing the valid ones."""

@@ -21,18 +21,9 @@ import methods  # noqa: E402
 sys.path.pop(0)
 
 
-def parse(opts):
-    """cfg-options strings -> dict, as tools/train.py's DictAction does."""
-    from mmengine.config import DictAction
-    action = DictAction(option_strings=[], dest='x')
-    ns = type('NS', (), {})()
-    action(None, ns, list(opts))
-    return ns.x
-
-
 def merged(config, opts):
     cfg = Config.fromfile(osp.join(REPO, config))
-    cfg.merge_from_dict(parse(opts))
+    cfg.merge_from_dict(methods.parse_cfg_options(opts))
     return cfg
 
 
@@ -61,7 +52,7 @@ def test_every_method_config_and_option_exists(name):
         assert osp.exists(osp.join(REPO, config)), config
         cfg = Config.fromfile(osp.join(REPO, config))
         # an option must override an existing key, not add a new one
-        for key in parse(method.options):
+        for key in methods.parse_cfg_options(method.options):
             node = cfg
             for part in key.split('.')[:-1]:
                 node = node[part]
