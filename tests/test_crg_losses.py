@@ -6,12 +6,17 @@ import torch
 import torch.nn.functional as F
 
 from sekd_mm.models import CRGEdgeLoss, CRGSpectralLoss, CRGVertexLoss
-from sekd_mm.models.utils import Spectrum
+from sekd_mm.models.utils import Spectrum, batch_teacher_spectra
 from sekd_mm.models.utils import crg as crg_module
 
 LOSSES = {
     'vertex': lambda: CRGVertexLoss(),
+    'vertex_raw': lambda: CRGVertexLoss(vertex='raw'),
+    'vertex_softmax': lambda: CRGVertexLoss(vertex='softmax'),
+    'vertex_both': lambda: CRGVertexLoss(attention='both'),
     'edge': lambda: CRGEdgeLoss(),
+    'edge_cosine': lambda: CRGEdgeLoss(center_edges=False),
+    'edge_both': lambda: CRGEdgeLoss(attention='both'),
     'spectral': lambda: CRGSpectralLoss(k=3),
     'spectral_groups': lambda: CRGSpectralLoss(k=4, groups=2),
     'subspace': lambda: CRGSpectralLoss(k=3, mode='subspace'),
@@ -139,16 +144,24 @@ def test_spectral_k_must_fit_channels():
         loss_fn(s, t)
 
 
-@pytest.mark.parametrize('name', sorted(LOSSES))
+# 'both' attention reads the student through a stop-gradient: finite
+# differences see it move, the analytical gradient does not, by design.
+@pytest.mark.parametrize('name', [n for n in sorted(LOSSES) if 'both' not in
+                                  n])
 def test_gradcheck_float64(name):
     loss_fn = LOSSES[name]()
     if isinstance(loss_fn, CRGSpectralLoss):
         loss_fn.eig_eps = 0.0  # exact eigengap inverse for the check
     g = torch.Generator().manual_seed(1)
-    # positive maps keep the cosines away from relu's kink at 0
-    t = torch.rand(2, 6, 3, 3, generator=g, dtype=torch.float64) + 0.2
-    s = (t + 0.3 * torch.rand(2, 6, 3, 3, generator=g,
-                              dtype=torch.float64)).requires_grad_(True)
+
+    def rand(*shape):
+        return torch.rand(*shape, generator=g, dtype=torch.float64)
+
+    # channels sharing one spatial pattern (plus noise) are clearly
+    # positively correlated, which keeps the Pearson and cosine edges away
+    # from relu's kink at 0
+    t = rand(2, 1, 3, 3) * (rand(2, 6, 1, 1) + 0.5) + 0.2 * rand(2, 6, 3, 3)
+    s = (t + 0.1 * rand(2, 6, 3, 3)).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda x: loss_fn(x, t), (s, ))
 
 
@@ -166,6 +179,15 @@ def test_loss_weight_scales(loss_fn):
     torch.testing.assert_close(loss_fn(s, t), 2.5 * base)
 
 
+def test_unknown_design_options_raise():
+    with pytest.raises(ValueError, match='vertex must be one of'):
+        CRGVertexLoss(vertex='pkd')
+    with pytest.raises(ValueError, match='attention must be one of'):
+        CRGEdgeLoss(attention='student')
+    with pytest.raises(ValueError, match='vertex_tau'):
+        CRGVertexLoss(vertex='softmax', vertex_tau=0)
+
+
 # --- values against independent reference implementations ---------------
 def _reference_attention(t, tau=0.5):
     b, c, h, w = t.shape
@@ -175,33 +197,103 @@ def _reference_attention(t, tau=0.5):
     return a_s.reshape(b, h, w), a_c
 
 
+def _reference_standardize(x):
+    xn = x.double().numpy()
+    mean = xn.mean(axis=(0, 2, 3), keepdims=True)
+    std = xn.std(axis=(0, 2, 3), keepdims=True)
+    return torch.from_numpy((xn - mean) / std)
+
+
 def test_vertex_loss_matches_formula():
     s, t = maps()
     a_s, a_c = _reference_attention(t)
-    ref = (a_c[:, :, None, None] * a_s[:, None] * (s - t)**2).mean()
-    torch.testing.assert_close(CRGVertexLoss()(s, t), ref)
-    plain = CRGVertexLoss(spatial_attention=False, channel_attention=False)
+    w = (a_c[:, :, None, None] * a_s[:, None]).double()
+    ref = (w * (_reference_standardize(s) -
+                _reference_standardize(t))**2).mean()
+    torch.testing.assert_close(CRGVertexLoss()(s, t).double(), ref,
+                               rtol=1e-5, atol=1e-8)
+    raw = (a_c[:, :, None, None] * a_s[:, None] * (s - t)**2).mean()
+    torch.testing.assert_close(CRGVertexLoss(vertex='raw')(s, t), raw)
+    plain = CRGVertexLoss(vertex='raw', spatial_attention=False,
+                          channel_attention=False)
     torch.testing.assert_close(plain(s, t), F.mse_loss(s, t))
+    # without attention, standardised vertices give PKD's value x 2
+    # (MMRazor's PKDLoss is the MSE of the same normalisation, halved)
+    plain = CRGVertexLoss(spatial_attention=False, channel_attention=False)
+    torch.testing.assert_close(
+        plain(s, t).double(),
+        F.mse_loss(_reference_standardize(s), _reference_standardize(t)),
+        rtol=1e-5, atol=1e-8)
 
 
-def _reference_adjacency(x, a_s):
+def test_standard_vertices_are_invariant_to_channel_affine_maps():
+    """The invariance 'standard' states on purpose: a positive scale and a
+    shift per channel of the student (over the batch) change nothing."""
+    s, t = maps()
+    scale = torch.rand(1, 8, 1, 1) + 0.5
+    shift = torch.randn(1, 8, 1, 1)
+    loss_fn = CRGVertexLoss(spatial_attention=False, channel_attention=False)
+    torch.testing.assert_close(loss_fn(scale * s + shift, t), loss_fn(s, t),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_softmax_vertex_loss_is_a_weighted_kl():
+    s, t = maps()
+    _, a_c = _reference_attention(t)
+    tau = 2.0
+    p_t = F.softmax(t.reshape(2, 8, -1) / tau, -1)
+    log_s = F.log_softmax(s.reshape(2, 8, -1) / tau, -1)
+    kl = (p_t * (p_t.log() - log_s)).sum(-1)
+    ref = (a_c * kl).mean() * tau**2
+    torch.testing.assert_close(
+        CRGVertexLoss(vertex='softmax', vertex_tau=tau)(s, t), ref)
+
+
+def test_both_attention_averages_teacher_and_student():
+    s, t = maps()
+    pair = CRGVertexLoss(attention='both').make_pair(s, t)
+    a_s_t, a_c_t = _reference_attention(t)
+    a_s_s, a_c_s = _reference_attention(s)
+    torch.testing.assert_close(pair.attention.spatial,
+                               0.5 * (a_s_t + a_s_s))
+    torch.testing.assert_close(pair.attention.channel,
+                               0.5 * (a_c_t + a_c_s))
+
+
+def _reference_adjacency(x, a_s, center=True):
     b, c = x.shape[:2]
-    v = (x * a_s[:, None].sqrt()).reshape(b, c, -1).double()
+    x = x.reshape(b, c, -1).double()
+    w = a_s.reshape(b, 1, -1).double()
+    if center:
+        x = x - (x * w).sum(-1, keepdim=True) / w.sum(-1, keepdim=True)
+    v = x * w.sqrt()
     v = v / v.norm(dim=-1, keepdim=True)
     return v @ v.transpose(1, 2)
 
 
-def test_edge_loss_matches_formula_and_scale_invariance():
+@pytest.mark.parametrize('center', [True, False])
+def test_edge_loss_matches_formula_and_scale_invariance(center):
     s, t = maps()
     a_s, a_c = _reference_attention(t)
-    diff = (_reference_adjacency(s, a_s) - _reference_adjacency(t, a_s))**2
+    diff = (_reference_adjacency(s, a_s, center) -
+            _reference_adjacency(t, a_s, center))**2
     w = a_c[:, :, None] * a_c[:, None, :]
     off = 1 - torch.eye(8, dtype=torch.float64)
     ref = (diff * w * off).sum() / (2 * 8 * 7)
-    loss_fn = CRGEdgeLoss()
+    loss_fn = CRGEdgeLoss(center_edges=center)
     torch.testing.assert_close(loss_fn(s, t).double(), ref, rtol=1e-5,
                                atol=1e-8)
     torch.testing.assert_close(loss_fn(3.0 * s, t), loss_fn(s, t))
+
+
+def test_centred_edges_ignore_a_shared_mean_activation():
+    """Pearson edges: adding one constant to every channel of the student
+    changes nothing, while it makes cosine edges all close to 1."""
+    s, t = maps()
+    pearson, cosine = CRGEdgeLoss(), CRGEdgeLoss(center_edges=False)
+    torch.testing.assert_close(pearson(s + 5.0, t), pearson(s, t),
+                               rtol=1e-4, atol=1e-6)
+    assert cosine(s + 5.0, t) > 2 * cosine(s, t)
 
 
 def _reference_laplacian(adj):
@@ -218,7 +310,7 @@ def test_spectral_loss_matches_numpy(mode):
     k = 3
     a_s, _ = _reference_attention(t)
     adj_s = _reference_adjacency(s, a_s).numpy()
-    adj_t = _reference_adjacency(t, a_s).numpy()
+    adj_t = _reference_adjacency(t, a_s).numpy()  # centred by default
     total = 0.0
     for b in range(2):
         lap_s, lap_t = _reference_laplacian(adj_s[b]), _reference_laplacian(
@@ -270,3 +362,19 @@ def test_graph_cached_per_pair(monkeypatch):
     for fn in losses:
         fn.compute(pair)
     assert len(calls) == 2  # one student graph, one teacher graph
+
+
+def test_batched_teacher_spectra_equal_per_level_ones():
+    """One eigensolve for all levels gives each level's own spectrum."""
+    loss_fn = CRGSpectralLoss(k=3)
+    levels = [maps(seed=i, h=4 + i, w=5) for i in range(3)]
+    batched = [loss_fn.make_pair(s, t) for s, t in levels]
+    batch_teacher_spectra(batched, 3)
+    for pair, (s, t) in zip(batched, levels):
+        alone = loss_fn.make_pair(s, t).teacher_spectrum(3)
+        torch.testing.assert_close(pair._spectra[3].values, alone.values)
+        torch.testing.assert_close(
+            loss_fn.compute(pair),
+            loss_fn.compute(loss_fn.make_pair(s, t)))
+    with pytest.raises(ValueError, match='k must be in'):
+        batch_teacher_spectra(batched, 8)

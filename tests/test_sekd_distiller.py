@@ -25,11 +25,23 @@ def r50_r101():
 
 
 def test_every_term_is_logged(r50_r101):
-    losses = r50_r101(**demo_batch(r50_r101), mode='loss')
+    # 256 px: P7 (stride 128) is 2 x 2, so every level has a spatial
+    # correlation for the (centred) edges
+    losses = r50_r101(**demo_batch(r50_r101, size=256), mode='loss')
     expected = {f'distill.loss_sekd_{t}_{lv}' for t in 'ves' for lv in LEVELS}
     assert expected <= set(losses)
     assert any(k.startswith('student.loss_cls') for k in losses)
     assert all(torch.isfinite(losses[k]) and losses[k] > 0 for k in expected)
+
+
+def test_one_by_one_levels_have_no_centred_edges(r50_r101):
+    """At 64 px, P6 and P7 are 1 x 1: a single position has no spatial
+    correlation, so E and S are exactly 0 there (docs/method.md), V not."""
+    losses = r50_r101(**demo_batch(r50_r101, size=64), mode='loss')
+    for level in ('p6', 'p7'):
+        assert losses[f'distill.loss_sekd_v_{level}'] > 0
+        assert losses[f'distill.loss_sekd_e_{level}'] == 0
+        assert losses[f'distill.loss_sekd_s_{level}'] == 0
 
 
 def _descend(algo, data, select, lr=None, step=None):
@@ -86,7 +98,9 @@ def test_graph_built_once_per_level_per_step(r50_r101, monkeypatch):
     monkeypatch.setattr(torch.linalg, 'eigh', eigh)
     data = demo_batch(r50_r101)
     r50_r101(**data, mode='loss')
-    assert counts == {'adj': 2 * len(LEVELS), 'eigh': len(LEVELS)}
+    # one student and one teacher graph per level; the teacher spectra of
+    # all levels (same C) in one batched eigensolve
+    assert counts == {'adj': 2 * len(LEVELS), 'eigh': 1}
 
 
 def test_zero_weight_terms_are_skipped():

@@ -11,6 +11,7 @@ from mmrazor.registry import MODELS
 from torch import Tensor, nn
 
 from ..losses import CRGEdgeLoss, CRGSpectralLoss, CRGVertexLoss
+from ..utils import batch_teacher_spectra
 
 TERMS = ('v', 'e', 's')
 
@@ -57,8 +58,10 @@ class SEKDDistiller(ConfigurableDistiller):
               the student's graph could never have negative edges).
             - ``tau`` (0.5), ``k`` (8), ``mode`` (``'residual'``), ``groups``
               (1), ``spatial_attention`` (True), ``channel_attention`` (True),
-              ``eig_dtype`` (``'float64'``), ``eig_eps`` (1e-6): see the
-              losses.
+              ``eig_dtype`` (``'float64'``), ``eig_eps`` (1e-6),
+              ``attention`` (``'teacher'``), ``vertex`` (``'standard'``),
+              ``vertex_tau`` (1.0), ``center_edges`` (True): see the losses
+              and ``docs/method.md``.
             - ``check_finite`` (bool): raise ``FloatingPointError`` naming
               the term when a distillation loss (SEKD or any other of this
               distiller) is NaN/inf, before the optimizer step can corrupt
@@ -83,7 +86,11 @@ class SEKDDistiller(ConfigurableDistiller):
             tau=spec.pop('tau', 0.5),
             spatial_attention=spec.pop('spatial_attention', True),
             channel_attention=spec.pop('channel_attention', True),
-            eig_dtype=spec.pop('eig_dtype', 'float64'))
+            eig_dtype=spec.pop('eig_dtype', 'float64'),
+            attention=spec.pop('attention', 'teacher'),
+            vertex=spec.pop('vertex', 'standard'),
+            vertex_tau=spec.pop('vertex_tau', 1.0),
+            center_edges=spec.pop('center_edges', True))
         spectral_args = dict(
             k=spec.pop('k', 8),
             mode=spec.pop('mode', 'residual'),
@@ -229,13 +236,24 @@ class SEKDDistiller(ConfigurableDistiller):
 
     def compute_sekd_losses(self) -> LossResults:
         """Weighted SEKD terms of every level, ``loss_sekd_{term}_{level}``.
+
+        The teacher spectra of all levels are computed in one batched
+        eigensolve (:func:`~sekd_mm.models.utils.batch_teacher_spectra`).
         """
+        # The three losses share their graph settings, so any of them
+        # builds the pair all three read.
+        pairs = {
+            name: self.sekd_losses['v'].make_pair(*self.level_features(name))
+            for name in self.sekd_levels
+        }
+        spectral = self.sekd_losses['s']
+        if self.sekd_weights['s'] > 0:
+            batch_teacher_spectra([
+                pair for name, pair in pairs.items()
+                if self.sekd_level_weights[name] > 0
+            ], spectral.k)
         losses = {}
-        for name in self.sekd_levels:
-            feat_s, feat_t = self.level_features(name)
-            # The three losses share tau/attention settings, so any of them
-            # builds the pair all three read.
-            pair = self.sekd_losses['v'].make_pair(feat_s, feat_t)
+        for name, pair in pairs.items():
             for term in TERMS:
                 weight = (self.sekd_weights[term] *
                           self.sekd_level_weights[name])

@@ -5,7 +5,8 @@ from typing import Sequence, Union
 import torch
 from torch import Tensor, nn
 
-from ..utils.crg import CRGPair, check_pair, level_pairs
+from ..utils.crg import (ATTENTION_SOURCES, VERTEX_MODES, CRGPair, check_pair,
+                         level_pairs)
 
 Features = Union[Tensor, Sequence[Tensor]]
 
@@ -25,13 +26,21 @@ class BaseCRGLoss(nn.Module):
 
     Args:
         loss_weight (float): Weight of the loss. Defaults to 1.0.
-        tau (float): Temperature of the teacher attention. Defaults to 0.5.
-        spatial_attention (bool): Use the teacher's spatial attention
-            (vertex weights / attention-weighted channel vectors).
-        channel_attention (bool): Use the teacher's channel attention
-            (vertex and edge weights).
+        tau (float): Temperature of the attention. Defaults to 0.5.
+        spatial_attention (bool): Use the spatial attention (vertex
+            weights / attention-weighted channel vectors).
+        channel_attention (bool): Use the channel attention (vertex and
+            edge weights).
         eig_dtype (str): Precision of eigensolvers, ``'float64'`` (default)
             or ``'float32'``, whatever the training precision.
+        attention (str): Where attention comes from, ``'teacher'``
+            (default) or ``'both'`` (mean of teacher and student).
+        vertex (str): Vertex features: ``'standard'`` (default; channels
+            standardised over ``B, H, W``), ``'softmax'`` (spatial
+            distributions) or ``'raw'``.
+        vertex_tau (float): Temperature of ``'softmax'`` vertices.
+        center_edges (bool): Edges are Pearson correlations of the channel
+            maps (default) instead of cosines of the raw maps.
     """
 
     def __init__(self,
@@ -39,7 +48,11 @@ class BaseCRGLoss(nn.Module):
                  tau: float = 0.5,
                  spatial_attention: bool = True,
                  channel_attention: bool = True,
-                 eig_dtype: str = 'float64') -> None:
+                 eig_dtype: str = 'float64',
+                 attention: str = 'teacher',
+                 vertex: str = 'standard',
+                 vertex_tau: float = 1.0,
+                 center_edges: bool = True) -> None:
         super().__init__()
         if loss_weight < 0:
             raise ValueError(f'loss_weight must be >= 0, got {loss_weight}')
@@ -48,11 +61,23 @@ class BaseCRGLoss(nn.Module):
         if eig_dtype not in _EIG_DTYPES:
             raise ValueError(f'eig_dtype must be one of {list(_EIG_DTYPES)}, '
                              f'got {eig_dtype!r}')
+        if attention not in ATTENTION_SOURCES:
+            raise ValueError(f'attention must be one of {ATTENTION_SOURCES}'
+                             f', got {attention!r}')
+        if vertex not in VERTEX_MODES:
+            raise ValueError(f'vertex must be one of {VERTEX_MODES}, got '
+                             f'{vertex!r}')
+        if vertex_tau <= 0:
+            raise ValueError(f'vertex_tau must be > 0, got {vertex_tau}')
         self.loss_weight = loss_weight
         self.tau = tau
         self.spatial_attention = spatial_attention
         self.channel_attention = channel_attention
         self.eig_dtype = eig_dtype
+        self.attention = attention
+        self.vertex = vertex
+        self.vertex_tau = vertex_tau
+        self.center_edges = center_edges
 
     def make_pair(self, preds_S: Tensor, preds_T: Tensor) -> CRGPair:
         """The CRG pair this loss expects (its attention settings)."""
@@ -61,7 +86,11 @@ class BaseCRGLoss(nn.Module):
             preds_T,
             tau=self.tau,
             spatial_graph=self.spatial_attention,
-            eig_dtype=_EIG_DTYPES[self.eig_dtype])
+            eig_dtype=_EIG_DTYPES[self.eig_dtype],
+            attention=self.attention,
+            vertex=self.vertex,
+            vertex_tau=self.vertex_tau,
+            center_edges=self.center_edges)
 
     def check(self, preds_S: Tensor, preds_T: Tensor) -> None:
         """Validate one level before any compute (override to add)."""

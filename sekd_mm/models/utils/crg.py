@@ -8,13 +8,22 @@ vertices, edges and the spectral embedding of the graph Laplacian, under
 attention guidance. This module is the one place where the graphs are
 built; the three losses only read them (``sekd_mm/models/losses``).
 
-Conventions (documented in ``docs/method.md``):
+Conventions (our decisions, with the measurements behind them in
+``docs/method.md``):
 
-* Attention comes from the teacher only, without gradient, and each map has
-  mean 1 (FGD-style): ``a_s = HW * softmax_hw(mean_c |T| / tau)`` and
-  ``a_c = C * softmax_c(mean_hw |T| / tau)``.
-* Vertex vectors are ``vec(sqrt(a_s) * F_c)``, so ``<v_i, v_j>`` is the
-  spatial-attention-weighted inner product ``sum_hw a_s F_i F_j``.
+* Attention (mean 1 per image, no gradient), from the teacher
+  (``attention='teacher'``) or the mean of the teacher's and the
+  (detached) student's (``'both'``): ``a_s = HW * softmax_hw(mean_c |F| /
+  tau)`` and ``a_c = C * softmax_c(mean_hw |F| / tau)``.
+* Vertex features: ``'standard'`` standardises each channel over
+  ``(B, H, W)`` (PKD-style), ``'softmax'`` turns each channel into a spatial
+  distribution ``softmax_hw(F / vertex_tau)`` (CWD-style), ``'raw'`` keeps the
+  activations.
+* Edge vectors are ``vec(sqrt(a_s) * (F_c - mu_c))`` with ``mu_c`` the
+  attention-weighted spatial mean when ``center_edges`` (so ``A`` is a
+  weighted Pearson correlation and a mean activation shared by all
+  channels does not make every pair similar), ``vec(sqrt(a_s) * F_c)``
+  otherwise.
 * Each image's map is divided by its (detached) max-abs value before the
   cosine; this leaves cosine values and gradients unchanged but keeps
   tiny and huge magnitudes inside float range.
@@ -23,7 +32,7 @@ Conventions (documented in ``docs/method.md``):
 """
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -66,9 +75,13 @@ def check_pair(preds_S: Tensor, preds_T: Tensor) -> None:
                          f'{tuple(preds_T.shape)} (teacher).{hint}')
 
 
+ATTENTION_SOURCES = ('teacher', 'both')
+VERTEX_MODES = ('raw', 'standard', 'softmax')
+
+
 @dataclass
-class TeacherAttention:
-    """Attention maps from the teacher, mean 1 per image.
+class CRGAttention:
+    """Attention maps of a level, mean 1 per image.
 
     Attributes:
         spatial (Tensor): ``B x H x W``.
@@ -79,27 +92,80 @@ class TeacherAttention:
 
     @classmethod
     @torch.no_grad()
-    def from_teacher(cls, feat_t: Tensor, tau: float) -> 'TeacherAttention':
-        """Attention of a ``B x C x H x W`` teacher map (no gradient)."""
-        b, c, h, w = feat_t.shape
-        mag = feat_t.detach().to(compute_dtype(feat_t)).abs()
+    def from_map(cls, feat: Tensor, tau: float) -> 'CRGAttention':
+        """Attention of one ``B x C x H x W`` map (no gradient)."""
+        b, c, h, w = feat.shape
+        mag = feat.detach().to(compute_dtype(feat)).abs()
         spatial = h * w * F.softmax(
             mag.mean(1).reshape(b, -1) / tau, dim=1).reshape(b, h, w)
         channel = c * F.softmax(mag.mean((2, 3)) / tau, dim=1)
         return cls(spatial=spatial, channel=channel)
 
+    @classmethod
+    def from_teacher(cls, feat_t: Tensor, tau: float) -> 'CRGAttention':
+        """Teacher attention (FGD-style)."""
+        return cls.from_map(feat_t, tau)
 
-def channel_adjacency(feat: Tensor,
-                      spatial: Optional[Tensor] = None,
-                      eps: float = 1e-12) -> Tensor:
-    """Cosine-similarity adjacency between the channels of a feature map.
+    @classmethod
+    def from_both(cls, feat_s: Tensor, feat_t: Tensor,
+                  tau: float) -> 'CRGAttention':
+        """Mean of the teacher's and the detached student's attention, so
+        that positions and channels the student over-activates are also
+        corrected (still mean 1, no gradient)."""
+        att_t = cls.from_map(feat_t, tau)
+        att_s = cls.from_map(feat_s, tau)
+        return cls(spatial=0.5 * (att_t.spatial + att_s.spatial),
+                   channel=0.5 * (att_t.channel + att_s.channel))
 
-    ``A_ij = <v_i, v_j> / (|v_i| |v_j|)`` with ``v_i = vec(sqrt(a_s) * F_i)``.
-    An all-zero channel gets a zero row and column.
+
+#: Backwards-compatible name of :class:`CRGAttention`.
+TeacherAttention = CRGAttention
+
+
+def standardize_channels(feat: Tensor, eps: float = 1e-6) -> Tensor:
+    """Standardise each channel over ``(B, H, W)`` (PKD's normalisation).
+
+    Each map is first divided by its detached max-abs value, so ``eps`` is
+    relative to the map's scale and 1e-8 or 1e6 magnitudes behave alike. A
+    constant channel becomes 0.
 
     Args:
         feat (Tensor): ``B x C x H x W`` in float32/float64.
-        spatial (Tensor, optional): ``B x H x W`` spatial attention weights.
+
+    Returns:
+        Tensor: same shape, zero mean and (up to ``eps``) unit variance per
+        channel.
+    """
+    scale = feat.detach().abs().amax()
+    feat = feat / torch.where(scale > 0, scale, torch.ones_like(scale))
+    mean = feat.mean((0, 2, 3), keepdim=True)
+    var = (feat - mean).square().mean((0, 2, 3), keepdim=True)
+    return (feat - mean) / (var + eps * eps).sqrt()
+
+
+def spatial_log_softmax(feat: Tensor, tau: float) -> Tensor:
+    """``log softmax_hw(F / tau)`` per image and channel (CWD's vertex
+    distribution), shape ``B x C x HW``."""
+    b, c = feat.shape[:2]
+    return F.log_softmax(feat.reshape(b, c, -1) / tau, dim=-1)
+
+
+def channel_adjacency(feat: Tensor,
+                      spatial: Optional[Tensor] = None,
+                      center: bool = False,
+                      eps: float = 1e-12) -> Tensor:
+    """Cosine-similarity adjacency between the channels of a feature map.
+
+    ``A_ij = <v_i, v_j> / (|v_i| |v_j|)`` with ``v_i = vec(sqrt(a_s) * F_i)``,
+    or ``vec(sqrt(a_s) * (F_i - mu_i))`` with the ``a_s``-weighted spatial
+    mean ``mu_i`` when ``center`` (a weighted Pearson correlation). An
+    all-zero (or, centred, constant) channel gets a zero row and column.
+
+    Args:
+        feat (Tensor): ``B x C x H x W`` in float32/float64.
+        spatial (Tensor, optional): ``B x H x W`` spatial attention weights
+            (mean 1 per image).
+        center (bool): Subtract each channel's weighted spatial mean.
         eps (float): Norm floor of :func:`torch.nn.functional.normalize`.
 
     Returns:
@@ -109,8 +175,14 @@ def channel_adjacency(feat: Tensor,
     vec = feat.reshape(b, c, -1)
     scale = vec.detach().abs().amax(dim=(1, 2), keepdim=True)
     vec = vec / torch.where(scale > 0, scale, torch.ones_like(scale))
-    if spatial is not None:
-        vec = vec * spatial.reshape(b, 1, -1).sqrt()
+    weights = None if spatial is None else spatial.reshape(b, 1, -1)
+    if center:
+        mean = vec.mean(-1, keepdim=True) if weights is None else \
+            (vec * weights).sum(-1, keepdim=True) / weights.sum(
+                -1, keepdim=True)
+        vec = vec - mean
+    if weights is not None:
+        vec = vec * weights.sqrt()
     vec = F.normalize(vec, dim=-1, eps=eps)
     adj = vec @ vec.transpose(-1, -2)
     return 0.5 * (adj + adj.transpose(-1, -2))
@@ -132,16 +204,22 @@ class CRGPair:
     """Student and teacher CRGs of one feature level, built lazily, once.
 
     Every graph quantity is a cached property: however many loss terms read
-    the adjacency, Laplacian or teacher spectrum of a level in a step, each
-    is computed once. The teacher side never carries gradient.
+    the attention, vertex features, adjacency, Laplacian or teacher
+    spectrum of a level in a step, each is computed once. The teacher side
+    never carries gradient.
 
     Args:
         preds_S (Tensor): Student map ``B x C x H x W`` (after connector).
         preds_T (Tensor): Teacher map of the same shape.
         tau (float): Attention temperature.
-        spatial_graph (bool): Weight vertex vectors by spatial attention.
+        spatial_graph (bool): Weight edge vectors by spatial attention.
         eig_dtype (torch.dtype): Precision of the teacher eigensolver.
         laplacian_eps (float): Degree floor for isolated channels.
+        attention (str): ``'teacher'`` or ``'both'`` (see
+            :class:`CRGAttention`).
+        vertex (str): Vertex features, one of :data:`VERTEX_MODES`.
+        vertex_tau (float): Temperature of the ``'softmax'`` vertices.
+        center_edges (bool): Centre channel maps before the cosine.
     """
 
     def __init__(self,
@@ -150,8 +228,18 @@ class CRGPair:
                  tau: float = 0.5,
                  spatial_graph: bool = True,
                  eig_dtype: torch.dtype = torch.float64,
-                 laplacian_eps: float = 1e-6) -> None:
+                 laplacian_eps: float = 1e-6,
+                 attention: str = 'teacher',
+                 vertex: str = 'standard',
+                 vertex_tau: float = 1.0,
+                 center_edges: bool = True) -> None:
         check_pair(preds_S, preds_T)
+        if attention not in ATTENTION_SOURCES:
+            raise ValueError(f'attention must be one of {ATTENTION_SOURCES}'
+                             f', got {attention!r}')
+        if vertex not in VERTEX_MODES:
+            raise ValueError(f'vertex must be one of {VERTEX_MODES}, got '
+                             f'{vertex!r}')
         dtype = compute_dtype(preds_S, preds_T)
         self.student = preds_S.to(dtype)
         self.teacher = preds_T.detach().to(dtype)
@@ -159,6 +247,10 @@ class CRGPair:
         self.spatial_graph = spatial_graph
         self.eig_dtype = eig_dtype
         self.laplacian_eps = laplacian_eps
+        self.attention_source = attention
+        self.vertex = vertex
+        self.vertex_tau = vertex_tau
+        self.center_edges = center_edges
         self._spectra: Dict[int, Spectrum] = {}
 
     @property
@@ -166,13 +258,37 @@ class CRGPair:
         return self.teacher.shape[1]
 
     @cached_property
-    def attention(self) -> TeacherAttention:
-        return TeacherAttention.from_teacher(self.teacher, self.tau)
+    def attention(self) -> CRGAttention:
+        if self.attention_source == 'both':
+            return CRGAttention.from_both(self.student, self.teacher,
+                                          self.tau)
+        return CRGAttention.from_teacher(self.teacher, self.tau)
+
+    def _vertices(self, feat: Tensor) -> Tensor:
+        with no_autocast(feat):
+            if self.vertex == 'standard':
+                return standardize_channels(feat)
+            if self.vertex == 'softmax':
+                return spatial_log_softmax(feat, self.vertex_tau)
+            return feat
+
+    @cached_property
+    def vertices_S(self) -> Tensor:
+        """Student vertex features: ``B x C x H x W`` (``'raw'``,
+        ``'standard'``) or ``B x C x HW`` log-probabilities
+        (``'softmax'``)."""
+        return self._vertices(self.student)
+
+    @cached_property
+    def vertices_T(self) -> Tensor:
+        """Teacher vertex features (no gradient), as :attr:`vertices_S`."""
+        with torch.no_grad():
+            return self._vertices(self.teacher)
 
     def _adjacency(self, feat: Tensor) -> Tensor:
         spatial = self.attention.spatial if self.spatial_graph else None
         with no_autocast(feat):
-            return channel_adjacency(feat, spatial)
+            return channel_adjacency(feat, spatial, self.center_edges)
 
     @cached_property
     def adjacency_S(self) -> Tensor:
@@ -195,20 +311,53 @@ class CRGPair:
         with torch.no_grad(), no_autocast(self.teacher):
             return normalized_laplacian(self.adjacency_T, self.laplacian_eps)
 
-    def teacher_spectrum(self, k: int) -> Spectrum:
-        """The ``k`` eigenpairs of ``L^T`` after the trivial one (cached)."""
+    def check_k(self, k: int) -> None:
+        """Raise unless ``1 <= k < C``."""
         if not 1 <= k < self.num_channels:
             raise ValueError(f'k must be in [1, C - 1] = [1, '
                              f'{self.num_channels - 1}], got k={k}')
+
+    def set_teacher_eigh(self, k: int, values: Tensor,
+                         vectors: Tensor) -> None:
+        """Cache the spectrum from a full eigendecomposition of ``L^T``
+        (``B x C`` values ascending, ``B x C x C`` vectors)."""
+        dtype = self.teacher.dtype
+        self._spectra[k] = Spectrum(
+            values=values[:, 1:k + 1].to(dtype),
+            vectors=vectors[:, :, 1:k + 1].to(dtype))
+
+    def teacher_spectrum(self, k: int) -> Spectrum:
+        """The ``k`` eigenpairs of ``L^T`` after the trivial one (cached)."""
+        self.check_k(k)
         if k not in self._spectra:
-            with torch.no_grad(), no_autocast(self.teacher):
-                values, vectors = torch.linalg.eigh(
-                    self.laplacian_T.to(self.eig_dtype))
-            dtype = self.teacher.dtype
-            self._spectra[k] = Spectrum(
-                values=values[:, 1:k + 1].to(dtype),
-                vectors=vectors[:, :, 1:k + 1].to(dtype))
+            batch_teacher_spectra([self], k)
         return self._spectra[k]
+
+
+def batch_teacher_spectra(pairs: Sequence[CRGPair], k: int) -> None:
+    """Fill the teacher-spectrum caches of several levels with one
+    ``torch.linalg.eigh`` call per group of levels that share ``C``, device
+    and ``eig_dtype`` (all levels of an FPN): the ``L x B`` Laplacians are
+    stacked, which saves a solver launch per level (most on a GPU).
+
+    Args:
+        pairs (Sequence[CRGPair]): The levels of one step.
+        k (int): Number of eigenpairs after the trivial one.
+    """
+    groups: Dict[tuple, List[CRGPair]] = {}
+    for pair in pairs:
+        pair.check_k(k)
+        if k not in pair._spectra:
+            key = (pair.num_channels, pair.eig_dtype, pair.teacher.device)
+            groups.setdefault(key, []).append(pair)
+    for (_, eig_dtype, _), group in groups.items():
+        with torch.no_grad(), no_autocast(group[0].teacher):
+            laps = torch.cat([p.laplacian_T.to(eig_dtype) for p in group])
+            values, vectors = torch.linalg.eigh(laps)
+        sizes = [p.teacher.shape[0] for p in group]
+        for pair, val, vec in zip(group, values.split(sizes),
+                                  vectors.split(sizes)):
+            pair.set_teacher_eigh(k, val, vec)
 
 
 def level_pairs(preds_S, preds_T) -> Tuple[Tuple[Tensor, Tensor], ...]:
