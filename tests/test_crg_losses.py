@@ -327,7 +327,9 @@ def test_spectral_loss_matches_numpy(mode):
     np.testing.assert_allclose(value.item(), total / 2, rtol=1e-4)
 
 
-def test_mixed_precision_autocast_keeps_eigensolver_in_float64(monkeypatch):
+@pytest.mark.parametrize('eig_dtype', ['float32', 'float64'])
+def test_mixed_precision_autocast_keeps_eigensolver_in_eig_dtype(
+        monkeypatch, eig_dtype):
     seen = []
     real_eigh = torch.linalg.eigh
 
@@ -339,7 +341,8 @@ def test_mixed_precision_autocast_keeps_eigensolver_in_float64(monkeypatch):
     conv_s = torch.nn.Conv2d(8, 8, 3, padding=1)
     s_in, t = maps()
     losses = [CRGVertexLoss(), CRGEdgeLoss(),
-              CRGSpectralLoss(k=3), CRGSpectralLoss(k=3, mode='subspace')]
+              CRGSpectralLoss(k=3, eig_dtype=eig_dtype),
+              CRGSpectralLoss(k=3, mode='subspace', eig_dtype=eig_dtype)]
     with torch.autocast('cpu', dtype=torch.bfloat16):
         feat_s = conv_s(s_in)
         assert feat_s.dtype == torch.bfloat16
@@ -347,7 +350,7 @@ def test_mixed_precision_autocast_keeps_eigensolver_in_float64(monkeypatch):
     total.backward()
     assert torch.isfinite(total)
     assert all(torch.isfinite(p.grad).all() for p in conv_s.parameters())
-    assert seen and all(dtype == torch.float64 for dtype in seen)
+    assert seen and all(dtype == getattr(torch, eig_dtype) for dtype in seen)
 
 
 def test_graph_cached_per_pair(monkeypatch):

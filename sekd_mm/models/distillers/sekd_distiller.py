@@ -58,7 +58,7 @@ class SEKDDistiller(ConfigurableDistiller):
               the student's graph could never have negative edges).
             - ``tau`` (0.5), ``k`` (8), ``mode`` (``'residual'``), ``groups``
               (1), ``spatial_attention`` (True), ``channel_attention`` (True),
-              ``eig_dtype`` (``'float64'``), ``eig_eps`` (1e-6),
+              ``eig_dtype`` (``'float32'``), ``eig_eps`` (1e-6),
               ``attention`` (``'teacher'``), ``vertex`` (``'standard'``),
               ``vertex_tau`` (1.0), ``center_edges`` (True): see the losses
               and ``docs/method.md``.
@@ -86,7 +86,7 @@ class SEKDDistiller(ConfigurableDistiller):
             tau=spec.pop('tau', 0.5),
             spatial_attention=spec.pop('spatial_attention', True),
             channel_attention=spec.pop('channel_attention', True),
-            eig_dtype=spec.pop('eig_dtype', 'float64'),
+            eig_dtype=spec.pop('eig_dtype', 'float32'),
             attention=spec.pop('attention', 'teacher'),
             vertex=spec.pop('vertex', 'standard'),
             vertex_tau=spec.pop('vertex_tau', 1.0),

@@ -31,8 +31,9 @@ class BaseCRGLoss(nn.Module):
             weights / attention-weighted channel vectors).
         channel_attention (bool): Use the channel attention (vertex and
             edge weights).
-        eig_dtype (str): Precision of eigensolvers, ``'float64'`` (default)
-            or ``'float32'``, whatever the training precision.
+        eig_dtype (str): Precision of eigensolvers, ``'float32'`` (default)
+            or ``'float64'``, whatever the training precision (float64
+            inputs always get float64).
         attention (str): Where attention comes from, ``'teacher'``
             (default) or ``'both'`` (mean of teacher and student).
         vertex (str): Vertex features: ``'standard'`` (default; channels
@@ -48,7 +49,7 @@ class BaseCRGLoss(nn.Module):
                  tau: float = 0.5,
                  spatial_attention: bool = True,
                  channel_attention: bool = True,
-                 eig_dtype: str = 'float64',
+                 eig_dtype: str = 'float32',
                  attention: str = 'teacher',
                  vertex: str = 'standard',
                  vertex_tau: float = 1.0,

@@ -1,9 +1,11 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
+from typing import List
+
 import torch
 from mmrazor.registry import MODELS
 from torch import Tensor
 
-from ..utils.crg import CRGPair
+from ..utils.crg import CRGPair, no_autocast
 from ..utils.spectral import band_projectors, split_bands
 from .crg_base import BaseCRGLoss
 
@@ -25,7 +27,10 @@ class CRGSpectralLoss(BaseCRGLoss):
 
     ``L_S = mean_g |L^S U_g - U_g Lambda_g|_F^2 / (B k_g)``
 
-    It is invariant to eigenvector signs and to rotations inside degenerate
+    computed as ``|(L^S - L^T) U_g|_F^2`` (equal, since
+    ``L^T U_g = U_g Lambda_g``), which is exactly 0 at ``S == T`` whatever
+    the eigensolver's rounding, so a float32 eigensolve is enough. It is
+    invariant to eigenvector signs and to rotations inside degenerate
     eigenspaces, and its gradient is linear in ``L^S`` (no ``eigh``
     backward, which explodes when eigenvalues are close).
 
@@ -74,23 +79,32 @@ class CRGSpectralLoss(BaseCRGLoss):
 
     def compute(self, pair: CRGPair) -> Tensor:
         spec = pair.teacher_spectrum(self.k)
-        b = pair.student.shape[0]
-        if self.mode == 'residual':
-            vecs = spec.vectors
-            res = pair.laplacian_S @ vecs - vecs * spec.values[:, None, :]
-            per_vec = res.square().sum(1)  # B x k
-            terms = [per_vec[:, lo:hi].sum() / (b * (hi - lo))
-                     for lo, hi in self.bands]
-        else:
-            lap_s = pair.laplacian_S.to(pair.eig_dtype)
-            shifted = [(lo + 1, hi + 1) for lo, hi in self.bands]
-            proj_s = band_projectors(lap_s, shifted, self.eig_eps)
-            vecs = spec.vectors.to(pair.eig_dtype)
-            terms = []
-            for g, (lo, hi) in enumerate(self.bands):
-                u = vecs[..., lo:hi]
-                proj_t = u @ u.transpose(-1, -2)
-                dist = (proj_s[:, g] - proj_t).square().sum()
-                terms.append(dist / (2 * b * (hi - lo)))
+        # matmuls in the graph's precision, not autocast's half precision
+        with no_autocast(pair.student):
+            if self.mode == 'residual':
+                terms = self._residual(pair, spec.vectors)
+            else:
+                terms = self._subspace(pair, spec.vectors)
         loss = torch.stack(terms).mean()
         return loss.to(pair.student.dtype)
+
+    def _residual(self, pair: CRGPair, vecs: Tensor) -> List[Tensor]:
+        b = pair.student.shape[0]
+        res = (pair.laplacian_S - pair.laplacian_T) @ vecs
+        per_vec = res.square().sum(1)  # B x k
+        return [per_vec[:, lo:hi].sum() / (b * (hi - lo))
+                for lo, hi in self.bands]
+
+    def _subspace(self, pair: CRGPair, vecs: Tensor) -> List[Tensor]:
+        b = pair.student.shape[0]
+        lap_s = pair.laplacian_S.to(pair.eig_dtype)
+        shifted = [(lo + 1, hi + 1) for lo, hi in self.bands]
+        proj_s = band_projectors(lap_s, shifted, self.eig_eps)
+        vecs = vecs.to(pair.eig_dtype)
+        terms = []
+        for g, (lo, hi) in enumerate(self.bands):
+            u = vecs[..., lo:hi]
+            proj_t = u @ u.transpose(-1, -2)
+            dist = (proj_s[:, g] - proj_t).square().sum()
+            terms.append(dist / (2 * b * (hi - lo)))
+        return terms

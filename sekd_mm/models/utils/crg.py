@@ -28,7 +28,8 @@ Conventions (our decisions, with the measurements behind them in
   cosine; this leaves cosine values and gradients unchanged but keeps
   tiny and huge magnitudes inside float range.
 * All graph arithmetic runs in float32 (float64 if given float64) with
-  autocast disabled; the eigensolver runs in ``eig_dtype`` (float64).
+  autocast disabled; the eigensolver runs in ``eig_dtype`` (float32 by
+  default, float64 for float64 inputs), never in half precision.
 """
 from dataclasses import dataclass
 from functools import cached_property
@@ -213,7 +214,8 @@ class CRGPair:
         preds_T (Tensor): Teacher map of the same shape.
         tau (float): Attention temperature.
         spatial_graph (bool): Weight edge vectors by spatial attention.
-        eig_dtype (torch.dtype): Precision of the teacher eigensolver.
+        eig_dtype (torch.dtype): Precision of the eigensolvers (raised to
+            float64 for float64 inputs).
         laplacian_eps (float): Degree floor for isolated channels.
         attention (str): ``'teacher'`` or ``'both'`` (see
             :class:`CRGAttention`).
@@ -227,7 +229,7 @@ class CRGPair:
                  preds_T: Tensor,
                  tau: float = 0.5,
                  spatial_graph: bool = True,
-                 eig_dtype: torch.dtype = torch.float64,
+                 eig_dtype: torch.dtype = torch.float32,
                  laplacian_eps: float = 1e-6,
                  attention: str = 'teacher',
                  vertex: str = 'standard',
@@ -245,7 +247,7 @@ class CRGPair:
         self.teacher = preds_T.detach().to(dtype)
         self.tau = tau
         self.spatial_graph = spatial_graph
-        self.eig_dtype = eig_dtype
+        self.eig_dtype = torch.promote_types(eig_dtype, dtype)
         self.laplacian_eps = laplacian_eps
         self.attention_source = attention
         self.vertex = vertex
