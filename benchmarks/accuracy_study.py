@@ -27,6 +27,20 @@ reruns what depends on it.
 ``--preset cpu`` (the default) fits in under an hour on 2 CPU cores;
 ``--preset large`` is the same study at full image size with 4x the data and
 5x the iterations, for a GPU machine.
+
+Tuning and reporting are separate (docs/results.md, "Protocol"):
+
+* ``--split tune`` evaluates on a val set generated with another data seed
+  (:data:`TUNE_DATA_SEED`, same size) and defaults to seeds 100, ...;
+  ``--factors 0.3 1 3`` runs every method at each multiple of its loss
+  weights (``benchmarks/methods.py``, :func:`weight_options`) and writes
+  ``tuning.json``: the factor with the best mean AP, per method.
+* ``--split report`` (the default) runs seeds 0, 1, 2 on the reported val
+  set; ``--tuned tuning.json`` applies the chosen factors. Besides
+  ``results.md`` it writes ``accuracy_study_<regime>_retinanet.json``.
+
+Runs of a split live in ``<work-dir>/<regime>-<split>/<method>/seed<S>``;
+the teacher (``<work-dir>/teacher``) is shared.
 """
 import argparse
 import glob
@@ -39,16 +53,20 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from methods import EMBEDDED_TEACHER, select
+from methods import EMBEDDED_TEACHER, Method, select, weight_options
 
 from sekd_mm.datasets import synthetic_cfg_options
+from sekd_mm.engine import iter_schedule_options
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PRESETS = dict(
-    cpu=dict(img_scale=96, num_train=1024, num_val=128, teacher_iters=1500,
+    cpu=dict(img_scale=96, num_train=1024, num_val=512, teacher_iters=1500,
              student_iters=300, jobs=2),
     large=dict(img_scale=128, num_train=4096, num_val=512,
                teacher_iters=7500, student_iters=1500, jobs=1))
+#: Data seed of the tuning split's val set (the reported one uses 0).
+TUNE_DATA_SEED = 1
+DETECTOR = 'retinanet'
 METRICS = [('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'),
            ('AP75', 'coco/bbox_mAP_75'), ('APs', 'coco/bbox_mAP_s'),
            ('APm', 'coco/bbox_mAP_m'), ('APl', 'coco/bbox_mAP_l')]
@@ -59,7 +77,16 @@ def parse_args(argv=None):
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--preset', choices=sorted(PRESETS), default='cpu')
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--split', choices=('tune', 'report'),
+                        default='report')
+    parser.add_argument('--regime', choices=('short', ), default='short',
+                        help='schedule name used in paths and the JSON')
+    parser.add_argument('--seeds', type=int, nargs='+',
+                        help='default: 0 1 2 (report), 100 (tune)')
+    parser.add_argument('--factors', type=float, nargs='+', default=[1.0],
+                        help='multiples of each method\'s loss weights')
+    parser.add_argument('--tuned',
+                        help='tuning.json of a tune split: its factors')
     parser.add_argument('--methods', nargs='+', help='default: all')
     parser.add_argument('--work-dir', default='work_dirs/accuracy_study')
     parser.add_argument('--data-root', default='data/sekd_synthetic_study/')
@@ -68,9 +95,13 @@ def parse_args(argv=None):
     for key in PRESETS['cpu']:
         parser.add_argument('--' + key.replace('_', '-'), type=int,
                             help='override the preset')
+    parser.add_argument('--threads', type=int,
+                        help='torch threads per run (default: cores / jobs)')
     parser.add_argument('--report-only', action='store_true',
                         help='only rebuild the report from finished runs')
     args = parser.parse_args(argv)
+    if args.seeds is None:
+        args.seeds = [0, 1, 2] if args.split == 'report' else [100]
     for key, value in PRESETS[args.preset].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -79,18 +110,6 @@ def parse_args(argv=None):
 
 def log(msg: str) -> None:
     print(f'[study {time.strftime("%H:%M:%S")}] {msg}', flush=True)
-
-
-def schedule_options(iters: int) -> List[str]:
-    """The embedded schedule (configs/_base_/schedules/sekd_embedded.py)
-    stretched to ``iters``: lr steps at 75% and 90%, one evaluation and one
-    checkpoint at the end."""
-    return [
-        f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
-        f'param_scheduler.1.end={iters}',
-        f'param_scheduler.1.milestones=[{int(iters * 0.75)},'
-        f'{int(iters * 0.9)}]', f'default_hooks.checkpoint.interval={iters}'
-    ]
 
 
 class Run:
@@ -168,9 +187,11 @@ def read_scalars(work_dir: str) -> dict:
                 distill_over_task=distill / task if task else 0.0)
 
 
-def run_all(runs: List[Run], jobs: int) -> Dict[tuple, dict]:
-    """Run what is not cached, ``jobs`` at a time; returns the results of
-    every run that finished, keyed by (name, seed)."""
+def run_all(runs: List[Run], jobs: int,
+            threads: Optional[int] = None) -> Dict[tuple, dict]:
+    """Run what is not cached, ``jobs`` at a time with ``threads`` torch
+    threads each (default: cores / jobs); returns the results of every run
+    that finished, keyed by (name, seed)."""
     results, todo = {}, []
     for run in runs:
         cached = run.cached()
@@ -180,7 +201,7 @@ def run_all(runs: List[Run], jobs: int) -> Dict[tuple, dict]:
             todo.append(run)
     if len(todo) < len(runs):
         log(f'{len(runs) - len(todo)} run(s) already done (result.json)')
-    threads = max(1, (os.cpu_count() or 1) // max(jobs, 1))
+    threads = threads or max(1, (os.cpu_count() or 1) // max(jobs, 1))
     running, failed, done = [], [], 0
     while todo or running:
         while todo and len(running) < jobs:
@@ -218,8 +239,11 @@ def summarize(values: List[float]) -> str:
 
 
 def report(args, methods: dict, results: Dict[tuple, dict],
-           teacher: dict, minutes: float) -> str:
-    """The markdown table; also writes results.json and the plot."""
+           teacher: dict, minutes: float,
+           out_dir: Optional[str] = None) -> str:
+    """The markdown table; also writes results.json and the plot into
+    ``out_dir`` (default ``args.work_dir``)."""
+    out_dir = out_dir or args.work_dir
     seeds = args.seeds
     alone = {s: results[('alone', s)]['metrics']['coco/bbox_mAP']
              for s in seeds if ('alone', s) in results}
@@ -260,7 +284,8 @@ def report(args, methods: dict, results: Dict[tuple, dict],
     table = '\n'.join(rows)
     text = (
         f'# Accuracy study on the embedded synthetic dataset\n\n'
-        f'COCO bbox metrics (x100) on {args.num_val} val images, mean ± std '
+        f'COCO bbox metrics (x100) on {args.num_val} val images of the '
+        f'{args.split} split, mean ± std '
         f'over seeds {", ".join(map(str, seeds))}; student RetinaNet R-18 '
         f'w32 (FPN 64), {args.student_iters} iterations of batch 8 at '
         f'{args.img_scale} px; teacher RetinaNet R-34 (FPN 128), '
@@ -268,14 +293,14 @@ def report(args, methods: dict, results: Dict[tuple, dict],
         f'ΔAP is the mean ± std over seeds of (method - student alone) '
         f'on the same seed. {minutes:.1f} min on this machine for the '
         f'runs not cached.\n\n{table}\n')
-    with open(osp.join(args.work_dir, 'results.json'), 'w',
+    with open(osp.join(out_dir, 'results.json'), 'w',
               encoding='utf-8') as f:
         json.dump(dict(settings=vars(args), teacher=teacher['metrics'],
                        methods=summary,
                        runs={f'{n}/seed{s}': r['metrics']
                              for (n, s), r in results.items()}),
                   f, indent=2)
-    plot(osp.join(args.work_dir, 'accuracy_study.png'), summary,
+    plot(osp.join(out_dir, 'accuracy_study.png'), summary,
          tm['coco/bbox_mAP'], args)
     return text
 
@@ -322,18 +347,114 @@ def plot(path: str, summary: dict, teacher_ap: float, args) -> None:
     plt.close(fig)
 
 
+def data_options(args) -> List[str]:
+    """cfg-options of the study's dataset; on the tuning split the val and
+    test loaders read a val set generated with :data:`TUNE_DATA_SEED`."""
+    opts = synthetic_cfg_options(
+        data_root=args.data_root, img_scale=args.img_scale,
+        num_train=args.num_train, num_val=args.num_val)
+    if args.split == 'report':
+        return opts
+    root = args.data_root.rstrip('/') + f'_tune{TUNE_DATA_SEED}/'
+    for loader in ('val_dataloader', 'test_dataloader'):
+        dataset = f'{loader}.dataset'
+        opts += [f'{dataset}.data_root={root}',
+                 f'{dataset}.synthetic.seed={TUNE_DATA_SEED}',
+                 f'{dataset}.synthetic.num_train=1']
+    ann = osp.join(root, 'annotations/instances_val.json')
+    return opts + [f'val_evaluator.ann_file={ann}',
+                   f'test_evaluator.ann_file={ann}']
+
+
+def variants(args, methods: Dict[str, Method]) -> Dict[str, Method]:
+    """The runs' methods: each at every ``--factors`` multiple of its loss
+    weights (key ``name@x<factor>`` unless 1), or at the factor that
+    ``--tuned`` chose (key ``name``)."""
+    tuned = {}
+    if args.tuned:
+        with open(args.tuned, encoding='utf-8') as f:
+            tuned = json.load(f)['factors']
+    out = {}
+    for name, method in methods.items():
+        if not method.distills:
+            out[name] = method
+            continue
+        factors = [tuned.get(name, 1.0)] if args.tuned else args.factors
+        for factor in factors:
+            key = name if args.tuned or factor == 1 else f'{name}@x{factor:g}'
+            label = method.label if key == name else \
+                f'{method.label} x{factor:g}'
+            out[key] = method._replace(
+                label=label,
+                options=tuple(weight_options(method, method.embedded,
+                                             factor)))
+    return out
+
+
+def write_tuning(path: str, results: Dict[tuple, dict],
+                 methods: Dict[str, Method], seeds: List[int]) -> dict:
+    """Per method, the weight factor with the best mean AP over ``seeds``.
+    """
+    aps: Dict[str, Dict[str, float]] = {}
+    for key in methods:
+        res = [results[(key, s)] for s in seeds if (key, s) in results]
+        if not res:
+            continue
+        base, _, factor = key.partition('@x')
+        aps.setdefault(base, {})[factor or '1'] = 100 * statistics.mean(
+            r['metrics']['coco/bbox_mAP'] for r in res)
+    best = {base: float(max(ap, key=ap.get)) for base, ap in aps.items()
+            if len(ap) > 1}
+    tuning = dict(split='tune', seeds=seeds, factors=best, ap=aps)
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(tuning, f, indent=2)
+    return tuning
+
+
+def write_table_json(path: str, args, methods: Dict[str, Method],
+                     results: Dict[tuple, dict], tuned: List[str]) -> None:
+    """The study's table in the schema of docs/results/ (AP x100)."""
+    seeds = args.seeds
+    alone = {s: results[('alone', s)]['metrics']['coco/bbox_mAP']
+             for s in seeds if ('alone', s) in results}
+    rows = {}
+    for name, method in methods.items():
+        aps = [100 * results[(name, s)]['metrics']['coco/bbox_mAP']
+               for s in seeds if (name, s) in results]
+        deltas = [aps_s - 100 * alone[s] for s, aps_s in zip(
+            [s for s in seeds if (name, s) in results], aps) if s in alone]
+        if not aps:
+            continue
+
+        def std(v):
+            return statistics.stdev(v) if len(v) > 1 else 0.0
+
+        rows[name] = dict(
+            label=method.label, ap_mean=statistics.mean(aps), ap_std=std(aps),
+            delta_ap_mean=statistics.mean(deltas) if deltas else None,
+            delta_ap_std=std(deltas) if deltas else None,
+            tuned=name in tuned, seeds_run=[s for s in seeds
+                                            if (name, s) in results])
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(dict(regime=args.regime, detector=DETECTOR, seeds=seeds,
+                       num_val=args.num_val, split=args.split,
+                       student_iters=args.student_iters, methods=rows),
+                  f, indent=2)
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     os.chdir(REPO)
-    methods = select(args.methods)
-    data = synthetic_cfg_options(
-        data_root=args.data_root, img_scale=args.img_scale,
-        num_train=args.num_train, num_val=args.num_val)
+    methods = variants(args, select(args.methods))
     start = time.time()
 
     teacher_run = Run('teacher', 0, EMBEDDED_TEACHER,
                       osp.join(args.work_dir, 'teacher'),
-                      schedule_options(args.teacher_iters) + data)
+                      iter_schedule_options(args.teacher_iters) +
+                      synthetic_cfg_options(
+                          data_root=args.data_root,
+                          img_scale=args.img_scale,
+                          num_train=args.num_train, num_val=args.num_val))
     if args.teacher_ckpt:
         teacher = dict(checkpoint=osp.abspath(args.teacher_ckpt),
                        metrics={k: -1 for _, k in METRICS})
@@ -347,7 +468,8 @@ def main(argv=None) -> None:
     if teacher is None:
         raise SystemExit('[study] no finished teacher in the work dir')
 
-    student = schedule_options(args.student_iters) + data
+    split_dir = osp.join(args.work_dir, f'{args.regime}-{args.split}')
+    student = iter_schedule_options(args.student_iters) + data_options(args)
     runs = []
     for seed in args.seeds:
         for name, method in methods.items():
@@ -358,7 +480,7 @@ def main(argv=None) -> None:
                             'val_cfg.type=ValLoop']
             runs.append(
                 Run(name, seed, method.embedded,
-                    osp.join(args.work_dir, name, f'seed{seed}'), options))
+                    osp.join(split_dir, name, f'seed{seed}'), options))
     # the longest runs first, so that the last ones fill the gaps
     runs.sort(key=lambda r: (not methods[r.name].distills, r.seed))
     if args.report_only:
@@ -366,16 +488,31 @@ def main(argv=None) -> None:
         results = {k: v for k, v in results.items() if v}
     else:
         log(f'{len(runs)} student runs, {args.jobs} at a time')
-        results = run_all(runs, args.jobs)
+        results = run_all(runs, args.jobs, args.threads)
 
+    os.makedirs(split_dir, exist_ok=True)
     text = report(args, methods, results, teacher,
-                  (time.time() - start) / 60)
-    with open(osp.join(args.work_dir, 'results.md'), 'w',
+                  (time.time() - start) / 60, split_dir)
+    with open(osp.join(split_dir, 'results.md'), 'w',
               encoding='utf-8') as f:
         f.write(text)
+    if args.split == 'tune':
+        tuning = write_tuning(osp.join(split_dir, 'tuning.json'), results,
+                              methods, args.seeds)
+        text += '\nBest weight factor per method: ' + json.dumps(
+            tuning['factors']) + '\n'
+    else:
+        tuned = []
+        if args.tuned:
+            with open(args.tuned, encoding='utf-8') as f:
+                tuned = list(json.load(f)['factors'])
+        write_table_json(
+            osp.join(split_dir,
+                     f'accuracy_study_{args.regime}_{DETECTOR}.json'),
+            args, methods, results, tuned)
     print('\n' + text, flush=True)
     log(f'done in {(time.time() - start) / 60:.1f} min; report, plot and '
-        f'runs in {args.work_dir}')
+        f'runs in {split_dir}')
 
 
 if __name__ == '__main__':

@@ -79,6 +79,9 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='also write the tables to this file')
     parser.add_argument('--plot', help='log-log PNG of the scaling part')
     parser.add_argument('--json', help='also write the raw measurements')
+    parser.add_argument('--ratios-json',
+                        help='also write the methods part\'s ratios to the '
+                        'student alone (docs/results/bench_cost_<size>.json)')
     group = parser.add_argument_group('methods part')
     group.add_argument('--size', choices=sorted(SIZES), default='embedded')
     group.add_argument('--methods', nargs='+',
@@ -440,6 +443,25 @@ def bench_methods(args):
     return '\n'.join(lines), results, failed
 
 
+def ratio_table(results: dict) -> dict:
+    """``{"methods": {KEY: {"time_ratio", "memory_ratio"}}}`` (the schema
+    of ``docs/results/bench_cost_<size>.json``), ratios to the student
+    alone's mean over its processes."""
+    alone = results[REFERENCE]
+    ref_t = statistics.mean(r['time_median_s'] for r in alone)
+    ref_m = statistics.mean(r['mem_bytes'] for r in alone)
+    rows = {}
+    for key, runs in results.items():
+        if not runs:
+            continue
+        t = statistics.mean(r['time_median_s'] for r in runs)
+        m = statistics.mean(r['mem_bytes'] for r in runs)
+        rows[key] = dict(time_ratio=round(t / ref_t, 4),
+                         memory_ratio=round(m / ref_m, 4) if ref_m > 0
+                         else None, processes=len(runs))
+    return dict(methods=rows)
+
+
 # ---------------------------------------------------------------------------
 # Part 2: scaling of the SEKD term with C and HW
 # ---------------------------------------------------------------------------
@@ -637,6 +659,12 @@ def main(argv=None):
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(raw, f, indent=1)
+    if args.ratios_json and 'methods' in raw:
+        table = ratio_table(raw['methods'])
+        table.update(size=args.size, command=cmd, threads=args.threads,
+                     device=args.device)
+        with open(args.ratios_json, 'w') as f:
+            json.dump(table, f, indent=2)
     if failed:
         log(f'FAILED: {", ".join(failed)}')
         return 1

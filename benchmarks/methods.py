@@ -7,6 +7,13 @@ COCO RetinaNet R-101 -> R-50 pair. Every entry is an ordinary config that
 """
 from typing import List, NamedTuple, Optional, Tuple
 
+#: The weights a loss-weight sweep scales, per kind of method: dotted config
+#: keys, ``*`` standing for every key of that dict (e.g. every level's loss).
+SEKD_WEIGHTS = ('model.distiller.sekd.alpha', 'model.distiller.sekd.beta',
+                'model.distiller.sekd.gamma')
+PEER_WEIGHTS = ('model.distiller.distill_losses.*.loss_weight', )
+MGD_WEIGHTS = ('model.distiller.distill_losses.*.alpha_mgd', )
+
 
 class Method(NamedTuple):
     """A row of the study.
@@ -16,11 +23,14 @@ class Method(NamedTuple):
         embedded: config for the embedded dataset.
         coco: config (or ``mmdet::`` config) for COCO RetinaNet R-101->R-50.
         options: cfg-options applied on top of either config.
+        weights: the config keys a loss-weight sweep multiplies (see
+            :func:`weight_options`); empty for the student alone.
     """
     label: str
     embedded: str
     coco: str
     options: Tuple[str, ...] = ()
+    weights: Tuple[str, ...] = ()
 
     @property
     def distills(self) -> bool:
@@ -34,39 +44,64 @@ EMBEDDED = 'r34_retinanet_r18-w32_synthetic'
 COCO = 'r101_retinanet_r50_2x_coco'
 
 
-def _sekd(beta: float, gamma: float) -> Tuple[str, ...]:
-    return (f'model.distiller.sekd.beta={beta}',
-            f'model.distiller.sekd.gamma={gamma}')
+def _sekd(**options) -> Tuple[str, ...]:
+    """cfg-options that change keys of the SEKD config's ``sekd`` dict."""
+    return tuple(f'model.distiller.sekd.{key}={value}'
+                 for key, value in options.items())
+
+
+def _candidate(label: str, **options) -> 'Method':
+    """A SEKD design candidate: the SEKD config with some decisions
+    changed (docs/results.md, design log)."""
+    return Method(label, _SEKD.format(EMBEDDED), _SEKD.format(COCO),
+                  _sekd(**options), SEKD_WEIGHTS)
 
 
 METHODS = dict(
     alone=Method('Student alone', 'configs/embedded/retinanet_r18-w32_'
                  'synthetic.py', 'mmdet::retinanet/retinanet_r50_fpn_2x_'
                  'coco.py'),
-    sekd=Method('SEKD (V+E+S)', _SEKD.format(EMBEDDED), _SEKD.format(COCO)),
+    sekd=Method('SEKD (V+E+S)', _SEKD.format(EMBEDDED), _SEKD.format(COCO),
+                weights=SEKD_WEIGHTS),
     sekd_v=Method('SEKD V only', _SEKD.format(EMBEDDED), _SEKD.format(COCO),
-                  _sekd(0, 0)),
+                  _sekd(beta=0, gamma=0), SEKD_WEIGHTS),
     sekd_ve=Method('SEKD V+E', _SEKD.format(EMBEDDED), _SEKD.format(COCO),
-                   _sekd(1.0, 0)),
-    # not one of the issue's ablations: added once V alone was seen to hurt
+                   _sekd(gamma=0), SEKD_WEIGHTS),
     sekd_es=Method('SEKD E+S (no V)', _SEKD.format(EMBEDDED),
-                   _SEKD.format(COCO), ('model.distiller.sekd.alpha=0', )),
-    ega=Method('EGA', _EGA.format('ega', EMBEDDED), _EGA.format('ega', COCO)),
+                   _SEKD.format(COCO), _sekd(alpha=0), SEKD_WEIGHTS),
+    # design candidates, each one decision away from the default design
+    sekd_raw=_candidate('SEKD, session-2 design (raw V, cosine E)',
+                        vertex='raw', center_edges=False, alpha=0.05,
+                        beta=1.0, gamma=1.0),
+    sekd_noatt=_candidate('SEKD without attention', spatial_attention=False,
+                          channel_attention=False),
+    sekd_both=_candidate('SEKD, teacher+student attention',
+                         attention='both'),
+    # alpha 10: CWD's published weight on the same normalised KL
+    sekd_softmax=_candidate('SEKD, softmax vertices (CWD-style)',
+                            vertex='softmax', alpha=10.0),
+    sekd_graph3=_candidate('SEKD, graph terms x3 (equal to V at start)',
+                           beta=75.0, gamma=75.0),
+    sekd_cos=_candidate('SEKD, uncentred (cosine) edges',
+                        center_edges=False),
+    ega=Method('EGA', _EGA.format('ega', EMBEDDED), _EGA.format('ega', COCO),
+               weights=PEER_WEIGHTS),
     sekd_ega=Method('SEKD + EGA', _EGA.format('sekd-ega', EMBEDDED),
-                    _EGA.format('sekd-ega', COCO)),
+                    _EGA.format('sekd-ega', COCO),
+                    weights=SEKD_WEIGHTS + PEER_WEIGHTS),
     fitnet=Method('FitNet (MSE)', _PEER.format('fitnet', EMBEDDED),
-                  _PEER.format('fitnet', COCO)),
+                  _PEER.format('fitnet', COCO), weights=PEER_WEIGHTS),
     pkd=Method('PKD', _PEER.format('pkd', EMBEDDED),
-               _PEER.format('pkd', COCO)),
+               _PEER.format('pkd', COCO), weights=PEER_WEIGHTS),
     cwd=Method('CWD', _PEER.format('cwd', EMBEDDED),
-               _PEER.format('cwd', COCO)),
+               _PEER.format('cwd', COCO), weights=PEER_WEIGHTS),
     mgd=Method('MGD', _PEER.format('mgd', EMBEDDED),
-               _PEER.format('mgd', COCO)),
+               _PEER.format('mgd', COCO), weights=MGD_WEIGHTS),
     # MGD's alpha at COCO's per-element scale (see the config); on COCO it
     # is the published MGD.
     mgd_alpha1e3=Method('MGD (alpha 1e-3)',
                         _PEER.format('mgd-alpha1e-3', EMBEDDED),
-                        _PEER.format('mgd', COCO)),
+                        _PEER.format('mgd', COCO), weights=MGD_WEIGHTS),
 )
 
 #: The teacher of every embedded distillation config above.
@@ -85,6 +120,46 @@ def parse_cfg_options(options) -> dict:
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(['--cfg-options', *options]).cfg_options
+
+
+def weight_options(method: Method, config: str, factor: float) -> List[str]:
+    """``method.options`` plus cfg-options that multiply every loss weight
+    of ``method`` (its ``weights`` keys, read from ``config`` after the
+    options) by ``factor``; a weight of 0 (an ablated term) stays 0.
+
+    Raises ``ValueError`` when ``factor != 1`` and a weight key matches
+    nothing in the config, so that a sweep cannot silently run the default.
+    """
+    options = list(method.options)
+    if factor == 1:
+        return options
+    import os.path as osp
+
+    from mmengine.config import Config
+    cfg = Config.fromfile(
+        osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), config))
+    cfg.merge_from_dict(parse_cfg_options(options))
+    found = []
+    for pattern in method.weights:
+        found += _expand(cfg, pattern.split('.'), [])
+    if not method.weights or len(found) < len(method.weights):
+        raise ValueError(f'{method.label}: weight keys {method.weights} '
+                         f'not all found in {config}')
+    return options + [f'{key}={value * factor:g}' for key, value in found
+                      if value]
+
+
+def _expand(node, parts, prefix):
+    """(dotted key, value) of every leaf matching ``parts`` (``*`` matches
+    every key of a dict)."""
+    if not parts:
+        return [('.'.join(prefix), float(node))]
+    head, rest = parts[0], parts[1:]
+    keys = sorted(node) if head == '*' else [head] if head in node else []
+    out = []
+    for key in keys:
+        out += _expand(node[key], rest, prefix + [key])
+    return out
 
 
 def select(names: Optional[List[str]]) -> dict:

@@ -91,31 +91,103 @@ def test_report_paired_deltas(tmp_path):
     assert (tmp_path / 'accuracy_study.png').stat().st_size > 0
 
 
-def test_study_runs_caches_and_reports(data_root, tmp_path):
+def test_weight_options_scale_every_loss_weight():
+    pkd = methods.METHODS['pkd']
+    opts = methods.weight_options(pkd, pkd.embedded, 0.3)
+    cfg = merged(pkd.embedded, opts)
+    weights = [loss.loss_weight for loss in
+               cfg.model.distiller.distill_losses.values()]
+    assert weights == pytest.approx([3.0] * 5)
+    # an ablated (zero) SEKD weight stays zero; the others scale
+    sekd_v = methods.METHODS['sekd_v']
+    cfg = merged(sekd_v.embedded,
+                 methods.weight_options(sekd_v, sekd_v.embedded, 3))
+    base = merged(sekd_v.embedded, list(sekd_v.options))
+    sekd = cfg.model.distiller.sekd
+    assert sekd.alpha == pytest.approx(3 * base.model.distiller.sekd.alpha)
+    assert sekd.beta == 0 and sekd.gamma == 0
+    assert methods.weight_options(pkd, pkd.embedded, 1) == []
+    broken = pkd._replace(weights=('model.distiller.nothing', ))
+    with pytest.raises(ValueError, match='not all found'):
+        methods.weight_options(broken, pkd.embedded, 2)
+
+
+def test_tune_split_reads_another_val_set():
+    args = accuracy_study.parse_args(['--split', 'tune'])
+    assert args.seeds == [100]
+    assert accuracy_study.parse_args([]).seeds == [0, 1, 2]
+    cfg = merged(methods.METHODS['alone'].embedded,
+                 accuracy_study.data_options(args))
+    tune_root = 'data/sekd_synthetic_study_tune1/'
+    assert cfg.val_dataloader.dataset.data_root == tune_root
+    assert cfg.val_dataloader.dataset.synthetic.seed == 1
+    assert cfg.val_evaluator.ann_file.startswith(tune_root)
+    assert cfg.train_dataloader.dataset.data_root == \
+        'data/sekd_synthetic_study/'
+    assert 'seed' not in cfg.train_dataloader.dataset.synthetic
+
+
+def test_study_tunes_then_reports_and_caches(data_root, tmp_path):
     work = tmp_path / 'study'
-    cmd = [PY, 'benchmarks/accuracy_study.py', '--work-dir', str(work),
-           '--data-root', data_root + '/', '--teacher-iters', '2',
-           '--student-iters', '2', '--img-scale', '64', '--seeds', '0', '1',
-           '--methods', 'alone', 'sekd_v', '--jobs', '2',
-           '--num-train', str(SMALL['num_train']),
-           '--num-val', str(SMALL['num_val'])]
-    proc = run(cmd, env=dict(OMP_NUM_THREADS='1'))
+    common = [PY, 'benchmarks/accuracy_study.py', '--work-dir', str(work),
+              '--data-root', data_root + '/', '--teacher-iters', '2',
+              '--student-iters', '2', '--img-scale', '64',
+              '--methods', 'alone', 'sekd_v', '--jobs', '2',
+              '--num-train', str(SMALL['num_train']),
+              '--num-val', str(SMALL['num_val'])]
+    env = dict(OMP_NUM_THREADS='1')
+    sekd_v = methods.METHODS['sekd_v']
+    half_alpha, = [o for o in methods.weight_options(sekd_v, sekd_v.embedded,
+                                                     0.5) if '.alpha=' in o]
+    proc = run(common + ['--split', 'tune', '--factors', '0.5', '1'],
+               env=env)
+    assert '| SEKD V only x0.5 |' in proc.stdout
+    tuning = json.loads((work / 'short-tune' / 'tuning.json').read_text())
+    assert tuning['seeds'] == [100]
+    assert set(tuning['ap']['sekd_v']) == {'0.5', '1'}
+    best = tuning['factors']['sekd_v']
+    ap = tuning['ap']['sekd_v']
+    assert ap[f'{best:g}'] == max(ap.values())
+    tuned_run = json.loads((work / 'short-tune' / 'sekd_v@x0.5' / 'seed100' /
+                            'result.json').read_text())
+    assert any('_tune1/' in a for a in tuned_run['args'])
+    assert half_alpha in tuned_run['args']
+
+    report = common + ['--seeds', '0', '1', '--tuned',
+                       str(work / 'short-tune' / 'tuning.json')]
+    proc = run(report, env=env)
     assert '| Student alone |' in proc.stdout
     assert '| SEKD V only |' in proc.stdout
-    saved = json.loads((work / 'results.json').read_text())
+    split = work / 'short-report'
+    saved = json.loads((split / 'results.json').read_text())
     assert saved['methods']['sekd_v']['seeds'] == [0, 1]
     assert len(saved['methods']['sekd_v']['paired_delta_ap']) == 2
-    assert (work / 'accuracy_study.png').stat().st_size > 0
-    # every student was distilled from the study's own teacher
+    assert (split / 'accuracy_study.png').stat().st_size > 0
+    table = json.loads(
+        (split / 'accuracy_study_short_retinanet.json').read_text())
+    assert (table['regime'], table['detector'], table['seeds'],
+            table['num_val']) == ('short', 'retinanet', [0, 1],
+                                  SMALL['num_val'])
+    row = table['methods']['sekd_v']
+    assert row['tuned'] is True and table['methods']['alone']['tuned'] is \
+        False
+    assert row['ap_mean'] == pytest.approx(
+        100 * sum(saved['methods']['sekd_v']['ap']) / 2)
+    assert row['delta_ap_mean'] == pytest.approx(
+        100 * sum(saved['methods']['sekd_v']['paired_delta_ap']) / 2)
+    # every student was distilled from the study's own teacher, at the
+    # tuned weight, on the reported val set
     teacher = json.loads((work / 'teacher' / 'result.json').read_text())
     student = json.loads(
-        (work / 'sekd_v' / 'seed1' / 'result.json').read_text())
+        (split / 'sekd_v' / 'seed1' / 'result.json').read_text())
     assert f'model.teacher_ckpt={teacher["checkpoint"]}' in student['args']
     assert 'model.distiller.sekd.beta=0' in student['args']
+    assert (half_alpha in student['args']) == (best == 0.5)
+    assert not any('_tune1/' in a for a in student['args'])
     assert student['args'][student['args'].index('--seed') + 1] == '1'
     # a second call reuses every finished run
-    stamp = os.stat(work / 'alone' / 'seed0' / 'result.json').st_mtime_ns
-    proc = run(cmd, env=dict(OMP_NUM_THREADS='1'))
+    stamp = os.stat(split / 'alone' / 'seed0' / 'result.json').st_mtime_ns
+    proc = run(report, env=env)
     assert '4 run(s) already done' in proc.stdout
-    assert os.stat(work / 'alone' / 'seed0' /
+    assert os.stat(split / 'alone' / 'seed0' /
                    'result.json').st_mtime_ns == stamp
