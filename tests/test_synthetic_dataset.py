@@ -186,8 +186,10 @@ def test_ensure_reuses_and_checks(tmp_path):
     assert ensure_synthetic_dataset(root, **args) == root
     assert [os.stat(p).st_mtime_ns for p in watched] == mtimes
 
-    with pytest.raises(RuntimeError, match='Delete'):
+    with pytest.raises(RuntimeError, match='left untouched') as err:
         ensure_synthetic_dataset(root, **dict(args, seed=4))
+    assert 'delete' not in str(err.value).lower()
+    assert [os.stat(p).st_mtime_ns for p in watched] == mtimes
     with pytest.raises(TypeError):
         ensure_synthetic_dataset(root, num_images=3)
 
@@ -195,9 +197,13 @@ def test_ensure_reuses_and_checks(tmp_path):
     foreign = tmp_path / 'foreign'
     foreign.mkdir()
     (foreign / 'keep.txt').write_text('mine')
-    with pytest.raises(RuntimeError, match='meta.json'):
+    with pytest.raises(RuntimeError, match='meta.json') as err:
         ensure_synthetic_dataset(str(foreign), **args)
+    # the message points at mmdet's CocoDataset, never at deleting
+    assert "type='CocoDataset'" in str(err.value)
+    assert 'delete' not in str(err.value).lower()
     assert os.listdir(foreign) == ['keep.txt']
+    assert (foreign / 'keep.txt').read_text() == 'mine'
     # ... but an empty one is filled.
     empty = tmp_path / 'empty'
     empty.mkdir()

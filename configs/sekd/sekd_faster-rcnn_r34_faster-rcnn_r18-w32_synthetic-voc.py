@@ -17,5 +17,5 @@ model = dict(
     teacher_ckpt=teacher_ckpt,
     distiller=_base_.sekd_distiller)
 
-# Evaluates the student, then the teacher (metrics prefixed `teacher/`).
+# Evaluates the student, then the teacher (metrics prefixed `teacher.`).
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')

@@ -22,5 +22,5 @@ model = dict(
         sekd=dict(levels=_base_.retinanet_levels, **_base_.sekd_spec)))
 
 optim_wrapper = dict(optimizer=dict(lr=0.01))  # RetinaNet's lr for 16 images/batch
-# Evaluates the student, then the teacher (metrics prefixed `teacher/`).
+# Evaluates the student, then the teacher (metrics prefixed `teacher.`).
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')

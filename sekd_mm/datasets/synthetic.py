@@ -556,14 +556,20 @@ def _meta_matches(meta: Optional[dict], args: Dict[str, int]) -> bool:
 
 def _mismatch_error(root: str, meta: Optional[dict],
                     args: Dict[str, int]) -> RuntimeError:
+    # Never advise deleting: the folder may be the user's own data.
     if meta is None:
-        found = f'no {META_FILE} (not a synthetic dataset folder)'
-    else:
-        found = (f'version {meta.get("version")} with arguments '
-                 f'{meta.get("args")}')
+        return RuntimeError(
+            f'{root!r} exists and is not a synthetic dataset made by sekd_mm '
+            f'(no {META_FILE}); it is left untouched. For your own COCO-'
+            "format data use mmdet's CocoDataset, e.g. dataset=dict("
+            "type='CocoDataset', data_root=..., metainfo=dict(classes=(...)"
+            ')); to generate the synthetic dataset, point data_root at a new '
+            'or empty folder.')
     return RuntimeError(
-        f'{root!r} exists but holds {found}; wanted version {VERSION} with '
-        f'arguments {args}. Delete {root!r} or choose another root.')
+        f'{root!r} holds the synthetic dataset version '
+        f'{meta.get("version")} with arguments {meta.get("args")}; wanted '
+        f'version {VERSION} with arguments {args}. It is left untouched: '
+        'point data_root at a new or empty folder for these arguments.')
 
 
 def ensure_synthetic_dataset(root: str, **kwargs: int) -> str:
