@@ -339,35 +339,46 @@ def test_non_finite_distillation_loss_stops_training(distilled, tmp_path):
 
 
 # --- the main job ----------------------------------------------------------
-def test_main_job_default_commands_have_no_empty_cfg_options():
+def test_main_job_defaults_are_the_study_cpu_preset():
     sys.path.insert(0, osp.join(REPO, 'tools'))
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
     try:
+        import accuracy_study
         import main_job
     finally:
-        sys.path.pop(0)
+        del sys.path[:2]
     args = main_job.parse_args([])
-    assert main_job.common_options(args) == []
-    assert main_job.cfg_args(main_job.common_options(args)) == []
+    preset = accuracy_study.PRESETS['cpu']
+    for key, value in main_job.DEFAULTS.items():
+        assert getattr(args, key) == value == preset[key], key
+    opts = main_job.common_options(args)
+    assert 'train_dataloader.dataset.synthetic.num_train=1024' in opts
+    assert main_job.cfg_args([]) == []
     assert main_job.cfg_args(['a=1']) == ['--cfg-options', 'a=1']
 
 
 def test_main_job_smoke(data_root, tmp_path):
+    small = ['--teacher-iters', '2', '--student-iters', '2', '--img-scale',
+             '64', '--num-train', str(SMALL['num_train']), '--num-val',
+             str(SMALL['num_val']), '--data-root', data_root]
     proc = run([PY, 'tools/main_job.py', '--work-dir',
-                str(tmp_path / 'main'), '--iters', '2', '--num-train',
-                str(SMALL['num_train']), '--num-val',
-                str(SMALL['num_val']), '--data-root', data_root])
+                str(tmp_path / 'main'), *small])
     assert '| Student R-18 w32 + SEKD |' in proc.stdout
+    assert '| Student R-18 w32 + PKD (MMRazor) |' in proc.stdout
     assert '| SEKD - alone |' in proc.stdout
+    assert '| PKD - alone |' in proc.stdout
     results = json.loads((tmp_path / 'main' / 'results.json').read_text())
-    for name in ('teacher', 'sekd_student', 'student_alone'):
+    for name in ('teacher', 'sekd_student', 'pkd_student', 'student_alone'):
         assert 'coco/bbox_mAP' in results['results'][name]
     assert (tmp_path / 'main' / 'results.md').exists()
+    dumped = (tmp_path / 'main' / 'pkd_student' /
+              'pkd_retinanet_r34_retinanet_r18-w32_synthetic.py').read_text()
+    assert "type='PKDLoss'" in dumped
     # again with that teacher given: no teacher training, same table shape
     teacher = tmp_path / 'main' / 'teacher' / 'iter_2.pth'
     proc = run([PY, 'tools/main_job.py', '--work-dir',
-                str(tmp_path / 'given'), '--iters', '2', '--num-train',
-                str(SMALL['num_train']), '--num-val', str(SMALL['num_val']),
-                '--data-root', data_root, '--teacher-ckpt', str(teacher)])
+                str(tmp_path / 'given'), *small, '--teacher-ckpt',
+                str(teacher)])
     assert f'using teacher {teacher}' in proc.stdout
     assert not (tmp_path / 'given' / 'teacher' / 'train.log').exists()
     assert '| SEKD - alone |' in proc.stdout

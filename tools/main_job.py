@@ -1,16 +1,22 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
-"""The main job: teacher -> SEKD student vs the student alone, on the
-embedded synthetic dataset, evaluated with COCO metrics.
+"""The main job: teacher -> SEKD student, PKD student and the student
+alone, on the embedded synthetic dataset, evaluated with COCO metrics.
 
     python tools/main_job.py [--work-dir work_dirs/main_job] [--seed 0]
-        [--iters N] [--teacher-ckpt CKPT] [--num-train N --num-val N]
+        [--teacher-iters N] [--student-iters N] [--teacher-ckpt CKPT]
+        [--num-train N] [--num-val N] [--img-scale N]
 
-Every stage runs the project's own tools (``tools/train.py``,
-``tools/test.py``) in a subprocess, exactly as a user would, and keeps its
-logs and checkpoints under ``--work-dir``:
+The defaults are the setting of the accuracy study's ``cpu`` preset
+(``benchmarks/accuracy_study.py``, one seed): a RetinaNet R-34 teacher
+trained for 1500 iterations, then an R-18 half-width student trained for
+300 iterations with SEKD, with MMRazor's PKD and alone, on 1024 train / 512
+val images at 96 px. Every stage runs the project's own tools
+(``tools/train.py``, ``tools/test.py``) in a subprocess, exactly as a user
+would, and keeps its logs and checkpoints under ``--work-dir``:
 
     teacher/            tools/train.py  configs/embedded/retinanet_r34_...
     sekd_student/       tools/train.py  configs/sekd/sekd_retinanet_r34_...
+    pkd_student/        tools/train.py  configs/peers/pkd_retinanet_r34_...
     student_alone/      tools/train.py  configs/embedded/retinanet_r18-w32_...
     */metrics.json      tools/test.py --metrics-out (COCO bbox metrics)
     results.md, results.json   the comparison table
@@ -24,17 +30,24 @@ import sys
 import time
 
 from sekd_mm.datasets import synthetic_cfg_options
+from sekd_mm.engine import iter_schedule_options
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = dict(
     teacher='configs/embedded/retinanet_r34_synthetic.py',
     sekd_student='configs/sekd/sekd_retinanet_r34_retinanet_r18-w32_'
     'synthetic.py',
+    pkd_student='configs/peers/pkd_retinanet_r34_retinanet_r18-w32_'
+    'synthetic.py',
     student_alone='configs/embedded/retinanet_r18-w32_synthetic.py')
 LABELS = dict(
     teacher='Teacher RetinaNet R-34 (FPN 128)',
     student_alone='Student R-18 w32 alone',
-    sekd_student='Student R-18 w32 + SEKD')
+    sekd_student='Student R-18 w32 + SEKD',
+    pkd_student='Student R-18 w32 + PKD (MMRazor)')
+#: The accuracy study's ``cpu`` preset (benchmarks/accuracy_study.py).
+DEFAULTS = dict(img_scale=96, num_train=1024, num_val=512,
+                teacher_iters=1500, student_iters=300)
 METRICS = [('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'),
            ('AP75', 'coco/bbox_mAP_75'), ('APs', 'coco/bbox_mAP_s'),
            ('APm', 'coco/bbox_mAP_m'), ('APl', 'coco/bbox_mAP_l')]
@@ -47,13 +60,13 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', default='work_dirs/main_job')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
-        '--iters', type=int, help='override the schedule (smoke runs)')
-    parser.add_argument(
         '--teacher-ckpt', help='use this teacher instead of training one')
-    parser.add_argument('--num-train', type=int, help='synthetic train size')
-    parser.add_argument('--num-val', type=int, help='synthetic val size')
+    for key, value in DEFAULTS.items():
+        parser.add_argument('--' + key.replace('_', '-'), type=int,
+                            default=value, help=f'default {value}')
     parser.add_argument(
-        '--data-root', help='where the synthetic dataset is generated')
+        '--data-root', default='data/sekd_synthetic_study/',
+        help='where the synthetic dataset is generated')
     return parser.parse_args(argv)
 
 
@@ -87,16 +100,9 @@ def run(cmd, log_file: str) -> None:
 
 
 def common_options(args) -> list:
-    opts = []
-    if args.iters:
-        opts += [
-            f'train_cfg.max_iters={args.iters}',
-            f'train_cfg.val_interval={args.iters}'
-        ]
-    synthetic = dict(num_train=args.num_train, num_val=args.num_val)
-    return opts + synthetic_cfg_options(
-        data_root=args.data_root,
-        **{k: v for k, v in synthetic.items() if v})
+    return synthetic_cfg_options(
+        data_root=args.data_root, img_scale=args.img_scale,
+        num_train=args.num_train, num_val=args.num_val)
 
 
 def cfg_args(opts) -> list:
@@ -112,11 +118,13 @@ def last_checkpoint(work_dir: str) -> str:
 def train(name: str, args, extra=()) -> str:
     work_dir = osp.join(args.work_dir, name)
     os.makedirs(work_dir, exist_ok=True)
+    iters = args.teacher_iters if name == 'teacher' else args.student_iters
     cmd = [
         sys.executable, 'tools/train.py', CONFIGS[name], '--work-dir',
         work_dir, '--seed',
         str(args.seed)
-    ] + cfg_args(common_options(args) + list(extra))
+    ] + cfg_args(iter_schedule_options(iters) + common_options(args) +
+                 list(extra))
     run(cmd, osp.join(work_dir, 'train.log'))
     return last_checkpoint(work_dir)
 
@@ -146,16 +154,18 @@ def table(results: dict) -> str:
     def fmt(v):
         return 'n/a' if v < 0 else f'{100 * v:.1f}'
 
-    for name in ('teacher', 'student_alone', 'sekd_student'):
+    for name in ('teacher', 'student_alone', 'sekd_student', 'pkd_student'):
         if name in results:
             vals = [fmt(results[name][k]) for _, k in METRICS]
             rows.append(f'| {LABELS[name]} | ' + ' | '.join(vals) + ' |')
-    if 'student_alone' in results and 'sekd_student' in results:
+    for name, label in (('sekd_student', 'SEKD'), ('pkd_student', 'PKD')):
+        if 'student_alone' not in results or name not in results:
+            continue
         deltas = []
         for _, k in METRICS:
-            a, b = results['student_alone'][k], results['sekd_student'][k]
+            a, b = results['student_alone'][k], results[name][k]
             deltas.append('n/a' if min(a, b) < 0 else f'{100 * (b - a):+.1f}')
-        rows.append('| SEKD - alone | ' + ' | '.join(deltas) + ' |')
+        rows.append(f'| {label} - alone | ' + ' | '.join(deltas) + ' |')
     return '\n'.join(rows)
 
 
@@ -168,27 +178,33 @@ def main(argv=None):
 
     if args.teacher_ckpt:
         teacher_ckpt = osp.abspath(args.teacher_ckpt)
-        log(f'[1/4] using teacher {teacher_ckpt}')
+        log(f'[1/5] using teacher {teacher_ckpt}')
     else:
-        log('[1/4] training the teacher')
+        log(f'[1/5] training the teacher ({args.teacher_iters} iterations)')
         teacher_ckpt = train('teacher', args)
     results['teacher'] = evaluate('teacher', teacher_ckpt, args)
 
-    log('[2/4] distilling the student with SEKD')
-    sekd_ckpt = train('sekd_student', args,
-                      [f'model.teacher_ckpt={teacher_ckpt}'])
-    log('[3/4] training the same student alone (same seed and schedule)')
-    alone_ckpt = train('student_alone', args)
+    ckpts = {}
+    log('[2/5] distilling the student with SEKD')
+    ckpts['sekd_student'] = train('sekd_student', args,
+                                  [f'model.teacher_ckpt={teacher_ckpt}'])
+    log('[3/5] distilling the student with MMRazor\'s PKD')
+    ckpts['pkd_student'] = train('pkd_student', args,
+                                 [f'model.teacher_ckpt={teacher_ckpt}'])
+    log('[4/5] training the same student alone (same seed and schedule)')
+    ckpts['student_alone'] = train('student_alone', args)
 
-    log('[4/4] evaluating both students with COCO metrics')
-    results['sekd_student'] = evaluate('sekd_student', sekd_ckpt, args)
-    results['student_alone'] = evaluate('student_alone', alone_ckpt, args)
+    log('[5/5] evaluating the students with COCO metrics')
+    for name, ckpt in ckpts.items():
+        results[name] = evaluate(name, ckpt, args)
 
     text = table(results)
     minutes = (time.time() - start) / 60
     report = (f'# SEKD on the embedded synthetic dataset\n\n'
-              f'COCO bbox metrics on the val split (x100), seed '
-              f'{args.seed}, {minutes:.1f} min on this machine.\n\n'
+              f'COCO bbox metrics on {args.num_val} val images (x100), '
+              f'seed {args.seed}; teacher {args.teacher_iters} iterations, '
+              f'students {args.student_iters} iterations at '
+              f'{args.img_scale} px; {minutes:.1f} min on this machine.\n\n'
               f'{text}\n')
     with open(osp.join(args.work_dir, 'results.md'), 'w',
               encoding='utf-8') as f:

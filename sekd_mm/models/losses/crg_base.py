@@ -5,8 +5,7 @@ from typing import Sequence, Union
 import torch
 from torch import Tensor, nn
 
-from ..utils.crg import (ATTENTION_SOURCES, VERTEX_MODES, CRGPair, check_pair,
-                         level_pairs)
+from ..utils.crg import CRGPair, check_design, check_pair, level_pairs
 
 Features = Union[Tensor, Sequence[Tensor]]
 
@@ -62,14 +61,7 @@ class BaseCRGLoss(nn.Module):
         if eig_dtype not in _EIG_DTYPES:
             raise ValueError(f'eig_dtype must be one of {list(_EIG_DTYPES)}, '
                              f'got {eig_dtype!r}')
-        if attention not in ATTENTION_SOURCES:
-            raise ValueError(f'attention must be one of {ATTENTION_SOURCES}'
-                             f', got {attention!r}')
-        if vertex not in VERTEX_MODES:
-            raise ValueError(f'vertex must be one of {VERTEX_MODES}, got '
-                             f'{vertex!r}')
-        if vertex_tau <= 0:
-            raise ValueError(f'vertex_tau must be > 0, got {vertex_tau}')
+        check_design(attention, vertex, vertex_tau)
         self.loss_weight = loss_weight
         self.tau = tau
         self.spatial_attention = spatial_attention

@@ -80,6 +80,18 @@ ATTENTION_SOURCES = ('teacher', 'both')
 VERTEX_MODES = ('raw', 'standard', 'softmax')
 
 
+def check_design(attention: str, vertex: str, vertex_tau: float) -> None:
+    """Raise a ``ValueError`` naming the valid values of the design keys."""
+    if attention not in ATTENTION_SOURCES:
+        raise ValueError(f'attention must be one of {ATTENTION_SOURCES}, '
+                         f'got {attention!r}')
+    if vertex not in VERTEX_MODES:
+        raise ValueError(f'vertex must be one of {VERTEX_MODES}, got '
+                         f'{vertex!r}')
+    if vertex_tau <= 0:
+        raise ValueError(f'vertex_tau must be > 0, got {vertex_tau}')
+
+
 @dataclass
 class CRGAttention:
     """Attention maps of a level, mean 1 per image.
@@ -236,12 +248,7 @@ class CRGPair:
                  vertex_tau: float = 1.0,
                  center_edges: bool = True) -> None:
         check_pair(preds_S, preds_T)
-        if attention not in ATTENTION_SOURCES:
-            raise ValueError(f'attention must be one of {ATTENTION_SOURCES}'
-                             f', got {attention!r}')
-        if vertex not in VERTEX_MODES:
-            raise ValueError(f'vertex must be one of {VERTEX_MODES}, got '
-                             f'{vertex!r}')
+        check_design(attention, vertex, vertex_tau)
         dtype = compute_dtype(preds_S, preds_T)
         self.student = preds_S.to(dtype)
         self.teacher = preds_T.detach().to(dtype)
