@@ -366,14 +366,27 @@ def data_options(args) -> List[str]:
                    f'test_evaluator.ann_file={ann}']
 
 
+def tuned_factors(args) -> Dict[str, float]:
+    """``--tuned``'s factor of every method that has one (its own, or its
+    ``tuned_as`` method's); empty without ``--tuned``."""
+    if not args.tuned:
+        return {}
+    with open(args.tuned, encoding='utf-8') as f:
+        chosen = json.load(f)['factors']
+    out = {}
+    for name, method in select(None).items():
+        source = name if name in chosen else method.tuned_as
+        if source in chosen:
+            out[name] = chosen[source]
+    return out
+
+
 def variants(args, methods: Dict[str, Method]) -> Dict[str, Method]:
     """The runs' methods: each at every ``--factors`` multiple of its loss
     weights (key ``name@x<factor>`` unless 1), or at the factor that
-    ``--tuned`` chose (key ``name``)."""
-    tuned = {}
-    if args.tuned:
-        with open(args.tuned, encoding='utf-8') as f:
-            tuned = json.load(f)['factors']
+    ``--tuned`` chose for it (or, for an ablation, for its ``tuned_as``
+    method; key ``name``)."""
+    tuned = tuned_factors(args)
     out = {}
     for name, method in methods.items():
         if not method.distills:
@@ -502,10 +515,7 @@ def main(argv=None) -> None:
         text += '\nBest weight factor per method: ' + json.dumps(
             tuning['factors']) + '\n'
     else:
-        tuned = []
-        if args.tuned:
-            with open(args.tuned, encoding='utf-8') as f:
-                tuned = list(json.load(f)['factors'])
+        tuned = list(tuned_factors(args))
         write_table_json(
             osp.join(split_dir,
                      f'accuracy_study_{args.regime}_{DETECTOR}.json'),

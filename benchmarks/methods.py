@@ -25,12 +25,15 @@ class Method(NamedTuple):
         options: cfg-options applied on top of either config.
         weights: the config keys a loss-weight sweep multiplies (see
             :func:`weight_options`); empty for the student alone.
+        tuned_as: an ablation takes the weight factor tuned for this
+            method (e.g. ``'sekd'``: remove terms, keep the other weights).
     """
     label: str
     embedded: str
     coco: str
     options: Tuple[str, ...] = ()
     weights: Tuple[str, ...] = ()
+    tuned_as: str = ''
 
     @property
     def distills(self) -> bool:
@@ -64,11 +67,11 @@ METHODS = dict(
     sekd=Method('SEKD (V+E+S)', _SEKD.format(EMBEDDED), _SEKD.format(COCO),
                 weights=SEKD_WEIGHTS),
     sekd_v=Method('SEKD V only', _SEKD.format(EMBEDDED), _SEKD.format(COCO),
-                  _sekd(beta=0, gamma=0), SEKD_WEIGHTS),
+                  _sekd(beta=0, gamma=0), SEKD_WEIGHTS, 'sekd'),
     sekd_ve=Method('SEKD V+E', _SEKD.format(EMBEDDED), _SEKD.format(COCO),
-                   _sekd(gamma=0), SEKD_WEIGHTS),
+                   _sekd(gamma=0), SEKD_WEIGHTS, 'sekd'),
     sekd_es=Method('SEKD E+S (no V)', _SEKD.format(EMBEDDED),
-                   _SEKD.format(COCO), _sekd(alpha=0), SEKD_WEIGHTS),
+                   _SEKD.format(COCO), _sekd(alpha=0), SEKD_WEIGHTS, 'sekd'),
     # design candidates, each one decision away from the default design
     sekd_raw=_candidate('SEKD, session-2 design (raw V, cosine E)',
                         vertex='raw', center_edges=False, alpha=0.05,
