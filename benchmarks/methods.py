@@ -78,6 +78,13 @@ METHODS = dict(
                         beta=1.0, gamma=1.0),
     sekd_noatt=_candidate('SEKD without attention', spatial_attention=False,
                           channel_attention=False),
+    # the teacher's channel attention at tau 0.5 puts most of the weight on
+    # 1-10% of the channels (docs/results.md, design log)
+    sekd_sp=_candidate('SEKD, spatial attention only',
+                       channel_attention=False),
+    sekd_sp_v=_candidate('SEKD V only, spatial attention only',
+                         channel_attention=False, beta=0, gamma=0),
+    sekd_tau2=_candidate('SEKD, attention tau 2', tau=2.0),
     sekd_both=_candidate('SEKD, teacher+student attention',
                          attention='both'),
     # alpha 10: CWD's published weight on the same normalised KL
