@@ -17,6 +17,8 @@ LOSSES = {
     'edge': lambda: CRGEdgeLoss(),
     'edge_cosine': lambda: CRGEdgeLoss(center_edges=False),
     'edge_both': lambda: CRGEdgeLoss(attention='both'),
+    'edge_batch': lambda: CRGEdgeLoss(graph='batch'),
+    'spectral_batch': lambda: CRGSpectralLoss(k=3, graph='batch'),
     'spectral': lambda: CRGSpectralLoss(k=3),
     'spectral_groups': lambda: CRGSpectralLoss(k=4, groups=2),
     'subspace': lambda: CRGSpectralLoss(k=3, mode='subspace'),
@@ -381,3 +383,35 @@ def test_batched_teacher_spectra_equal_per_level_ones():
             loss_fn.compute(loss_fn.make_pair(s, t)))
     with pytest.raises(ValueError, match='k must be in'):
         batch_teacher_spectra(batched, 8)
+
+
+@pytest.mark.parametrize('make', [
+    lambda: CRGEdgeLoss(channel_attention=False),
+    lambda: CRGSpectralLoss(k=3, channel_attention=False),
+    lambda: CRGSpectralLoss(k=3, mode='subspace', channel_attention=False),
+])
+def test_batch_graph_is_the_image_graph_of_the_stacked_batch(make):
+    """graph='batch' builds one graph whose channel vectors are flattened
+    over (B, H, W): the image graph of the batch stacked along H (with the
+    spatial attention stacked alike)."""
+    s, t = maps(b=3)
+    batch_fn, image_fn = make(), make()
+    batch_fn.graph = 'batch'
+    pair = batch_fn.make_pair(s, t)
+    assert pair.num_graphs == 1 and pair.adjacency_S.shape == (1, 8, 8)
+
+    def stack(x):
+        return x.transpose(0, 1).reshape(1, 8, 15, 6)
+
+    ref = image_fn.make_pair(stack(s), stack(t))
+    ref.__dict__['attention'] = type(pair.attention)(
+        spatial=pair.attention.spatial.reshape(1, 15, 6),
+        channel=pair.attention.channel.mean(0, keepdim=True))
+    torch.testing.assert_close(pair.adjacency_S, ref.adjacency_S)
+    torch.testing.assert_close(batch_fn.compute(pair), image_fn.compute(ref))
+
+
+def test_batch_graph_has_edges_on_one_by_one_maps():
+    s, t = maps(b=4, h=1, w=1)
+    assert CRGEdgeLoss()(s, t) == 0  # no spatial correlation per image
+    assert CRGEdgeLoss(graph='batch')(s, t) > 0  # correlation over images

@@ -60,7 +60,8 @@ class SEKDDistiller(ConfigurableDistiller):
               (1), ``spatial_attention`` (True), ``channel_attention`` (True),
               ``eig_dtype`` (``'float32'``), ``eig_eps`` (1e-6),
               ``attention`` (``'teacher'``), ``vertex`` (``'standard'``),
-              ``vertex_tau`` (1.0), ``center_edges`` (True): see the losses
+              ``vertex_tau`` (1.0), ``center_edges`` (True), ``graph``
+              (``'image'``): see the losses
               and ``docs/method.md``.
             - ``check_finite`` (bool): raise ``FloatingPointError`` naming
               the term when a distillation loss (SEKD or any other of this
@@ -90,7 +91,8 @@ class SEKDDistiller(ConfigurableDistiller):
             attention=spec.pop('attention', 'teacher'),
             vertex=spec.pop('vertex', 'standard'),
             vertex_tau=spec.pop('vertex_tau', 1.0),
-            center_edges=spec.pop('center_edges', True))
+            center_edges=spec.pop('center_edges', True),
+            graph=spec.pop('graph', 'image'))
         spectral_args = dict(
             k=spec.pop('k', 8),
             mode=spec.pop('mode', 'residual'),

@@ -41,6 +41,8 @@ class BaseCRGLoss(nn.Module):
         vertex_tau (float): Temperature of ``'softmax'`` vertices.
         center_edges (bool): Edges are Pearson correlations of the channel
             maps (default) instead of cosines of the raw maps.
+        graph (str): ``'image'`` (default; one graph per image) or
+            ``'batch'`` (one graph per level over the whole batch).
     """
 
     def __init__(self,
@@ -52,7 +54,8 @@ class BaseCRGLoss(nn.Module):
                  attention: str = 'teacher',
                  vertex: str = 'standard',
                  vertex_tau: float = 1.0,
-                 center_edges: bool = True) -> None:
+                 center_edges: bool = True,
+                 graph: str = 'image') -> None:
         super().__init__()
         if loss_weight < 0:
             raise ValueError(f'loss_weight must be >= 0, got {loss_weight}')
@@ -61,7 +64,7 @@ class BaseCRGLoss(nn.Module):
         if eig_dtype not in _EIG_DTYPES:
             raise ValueError(f'eig_dtype must be one of {list(_EIG_DTYPES)}, '
                              f'got {eig_dtype!r}')
-        check_design(attention, vertex, vertex_tau)
+        check_design(attention, vertex, vertex_tau, graph)
         self.loss_weight = loss_weight
         self.tau = tau
         self.spatial_attention = spatial_attention
@@ -71,6 +74,7 @@ class BaseCRGLoss(nn.Module):
         self.vertex = vertex
         self.vertex_tau = vertex_tau
         self.center_edges = center_edges
+        self.graph = graph
 
     def make_pair(self, preds_S: Tensor, preds_T: Tensor) -> CRGPair:
         """The CRG pair this loss expects (its attention settings)."""
@@ -83,7 +87,8 @@ class BaseCRGLoss(nn.Module):
             attention=self.attention,
             vertex=self.vertex,
             vertex_tau=self.vertex_tau,
-            center_edges=self.center_edges)
+            center_edges=self.center_edges,
+            graph=self.graph)
 
     def check(self, preds_S: Tensor, preds_T: Tensor) -> None:
         """Validate one level before any compute (override to add)."""

@@ -25,12 +25,12 @@ class CRGEdgeLoss(BaseCRGLoss):
     """
 
     def compute(self, pair: CRGPair) -> Tensor:
-        b, c = pair.student.shape[:2]
+        b, c = pair.num_graphs, pair.num_channels
         if c < 2:
             return pair.student.sum() * 0
         err = (pair.adjacency_S - pair.adjacency_T).square()
         if self.channel_attention:
-            att = pair.attention.channel
+            att = pair.graph_channel_weights
             err = err * att[:, :, None] * att[:, None, :]
         off_diag = 1 - torch.eye(c, dtype=err.dtype, device=err.device)
         return (err * off_diag).sum() / (b * c * (c - 1))

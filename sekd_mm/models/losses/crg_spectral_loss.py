@@ -89,14 +89,14 @@ class CRGSpectralLoss(BaseCRGLoss):
         return loss.to(pair.student.dtype)
 
     def _residual(self, pair: CRGPair, vecs: Tensor) -> List[Tensor]:
-        b = pair.student.shape[0]
+        b = pair.num_graphs
         res = (pair.laplacian_S - pair.laplacian_T) @ vecs
         per_vec = res.square().sum(1)  # B x k
         return [per_vec[:, lo:hi].sum() / (b * (hi - lo))
                 for lo, hi in self.bands]
 
     def _subspace(self, pair: CRGPair, vecs: Tensor) -> List[Tensor]:
-        b = pair.student.shape[0]
+        b = pair.num_graphs
         lap_s = pair.laplacian_S.to(pair.eig_dtype)
         shifted = [(lo + 1, hi + 1) for lo, hi in self.bands]
         proj_s = band_projectors(lap_s, shifted, self.eig_eps)

@@ -78,10 +78,15 @@ def check_pair(preds_S: Tensor, preds_T: Tensor) -> None:
 
 ATTENTION_SOURCES = ('teacher', 'both')
 VERTEX_MODES = ('raw', 'standard', 'softmax')
+GRAPH_SCOPES = ('image', 'batch')
 
 
-def check_design(attention: str, vertex: str, vertex_tau: float) -> None:
+def check_design(attention: str, vertex: str, vertex_tau: float,
+                 graph: str = 'image') -> None:
     """Raise a ``ValueError`` naming the valid values of the design keys."""
+    if graph not in GRAPH_SCOPES:
+        raise ValueError(f'graph must be one of {GRAPH_SCOPES}, got '
+                         f'{graph!r}')
     if attention not in ATTENTION_SOURCES:
         raise ValueError(f'attention must be one of {ATTENTION_SOURCES}, '
                          f'got {attention!r}')
@@ -234,6 +239,10 @@ class CRGPair:
         vertex (str): Vertex features, one of :data:`VERTEX_MODES`.
         vertex_tau (float): Temperature of the ``'softmax'`` vertices.
         center_edges (bool): Centre channel maps before the cosine.
+        graph (str): ``'image'``: one ``C x C`` graph per image;
+            ``'batch'``: one graph per level and step, each channel's
+            vector flattened over ``(B, H, W)`` (more samples per edge on
+            small levels, one eigensolve instead of ``B``).
     """
 
     def __init__(self,
@@ -246,9 +255,10 @@ class CRGPair:
                  attention: str = 'teacher',
                  vertex: str = 'standard',
                  vertex_tau: float = 1.0,
-                 center_edges: bool = True) -> None:
+                 center_edges: bool = True,
+                 graph: str = 'image') -> None:
         check_pair(preds_S, preds_T)
-        check_design(attention, vertex, vertex_tau)
+        check_design(attention, vertex, vertex_tau, graph)
         dtype = compute_dtype(preds_S, preds_T)
         self.student = preds_S.to(dtype)
         self.teacher = preds_T.detach().to(dtype)
@@ -260,6 +270,7 @@ class CRGPair:
         self.vertex = vertex
         self.vertex_tau = vertex_tau
         self.center_edges = center_edges
+        self.graph = graph
         self._spectra: Dict[int, Spectrum] = {}
 
     @property
@@ -294,19 +305,36 @@ class CRGPair:
         with torch.no_grad():
             return self._vertices(self.teacher)
 
+    @property
+    def num_graphs(self) -> int:
+        """``B`` graphs per level (``graph='image'``) or 1 (``'batch'``)."""
+        return self.teacher.shape[0] if self.graph == 'image' else 1
+
+    @property
+    def graph_channel_weights(self) -> Tensor:
+        """Channel attention of each graph, ``num_graphs x C``."""
+        channel = self.attention.channel
+        return channel if self.graph == 'image' else channel.mean(
+            0, keepdim=True)
+
     def _adjacency(self, feat: Tensor) -> Tensor:
         spatial = self.attention.spatial if self.spatial_graph else None
+        if self.graph == 'batch':  # 1 x C x (B H) x W: one graph
+            b, c, h, w = feat.shape
+            feat = feat.transpose(0, 1).reshape(1, c, b * h, w)
+            if spatial is not None:
+                spatial = spatial.reshape(1, b * h, w)
         with no_autocast(feat):
             return channel_adjacency(feat, spatial, self.center_edges)
 
     @cached_property
     def adjacency_S(self) -> Tensor:
-        """``B x C x C`` student adjacency (differentiable)."""
+        """``num_graphs x C x C`` student adjacency (differentiable)."""
         return self._adjacency(self.student)
 
     @cached_property
     def adjacency_T(self) -> Tensor:
-        """``B x C x C`` teacher adjacency (no gradient)."""
+        """``num_graphs x C x C`` teacher adjacency (no gradient)."""
         with torch.no_grad():
             return self._adjacency(self.teacher)
 
@@ -363,7 +391,7 @@ def batch_teacher_spectra(pairs: Sequence[CRGPair], k: int) -> None:
         with torch.no_grad(), no_autocast(group[0].teacher):
             laps = torch.cat([p.laplacian_T.to(eig_dtype) for p in group])
             values, vectors = torch.linalg.eigh(laps)
-        sizes = [p.teacher.shape[0] for p in group]
+        sizes = [p.num_graphs for p in group]
         for pair, val, vec in zip(group, values.split(sizes),
                                   vectors.split(sizes)):
             pair.set_teacher_eigh(k, val, vec)
