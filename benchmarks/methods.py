@@ -85,6 +85,11 @@ METHODS = dict(
     sekd_sp_v=_candidate('SEKD V only, spatial attention only',
                          channel_attention=False, beta=0, gamma=0),
     sekd_tau2=_candidate('SEKD, attention tau 2', tau=2.0),
+    sekd_noatt_batch=_candidate('SEKD without attention, batch graph',
+                                spatial_attention=False,
+                                channel_attention=False, graph='batch'),
+    sekd_sp_batch=_candidate('SEKD, spatial attention only, batch graph',
+                             channel_attention=False, graph='batch'),
     sekd_both=_candidate('SEKD, teacher+student attention',
                          attention='both'),
     # alpha 10: CWD's published weight on the same normalised KL

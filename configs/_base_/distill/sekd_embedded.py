@@ -24,6 +24,7 @@ sekd_distiller = dict(
         vertex='standard',
         vertex_tau=1.0,
         center_edges=True,
+        graph='image',
         spatial_attention=True,
         channel_attention=True,
         # a linear 1x1 conv: MMRazor's default ReLU would clip the

@@ -19,6 +19,7 @@ sekd_spec = dict(
     vertex='standard',
     vertex_tau=1.0,
     center_edges=True,
+    graph='image',
     spatial_attention=True,
     channel_attention=True)
 
