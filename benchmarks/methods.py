@@ -93,6 +93,10 @@ METHODS = dict(
                               channel_attention=False, beta=7.5, gamma=7.5),
     sekd_g03_tau4=_candidate('SEKD, graph terms x0.3, attention tau 4',
                              tau=4.0, beta=7.5, gamma=7.5),
+    sekd_g03_batch=_candidate('SEKD, graph terms x0.3, no attention, batch '
+                              'graph', spatial_attention=False,
+                              channel_attention=False, beta=7.5, gamma=7.5,
+                              graph='batch'),
     sekd_sp_batch=_candidate('SEKD, spatial attention only, batch graph',
                              channel_attention=False, graph='batch'),
     sekd_both=_candidate('SEKD, teacher+student attention',
