@@ -34,14 +34,33 @@ def test_every_term_is_logged(r50_r101):
     assert all(torch.isfinite(losses[k]) and losses[k] > 0 for k in expected)
 
 
-def test_one_by_one_levels_have_no_centred_edges(r50_r101):
+@pytest.mark.parametrize('graph', ['image', 'batch'])
+def test_one_by_one_levels(graph):
     """At 64 px, P6 and P7 are 1 x 1: a single position has no spatial
-    correlation, so E and S are exactly 0 there (docs/method.md), V not."""
-    losses = r50_r101(**demo_batch(r50_r101, size=64), mode='loss')
+    correlation, so per-image graphs give E = S = 0 there (docs/method.md);
+    the batch graph correlates the channels over the images instead."""
+    torch.manual_seed(0)
+    algo = sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),
+                          sekd=dict(graph=graph))
+    losses = algo(**demo_batch(algo, batch_size=3, size=64), mode='loss')
     for level in ('p6', 'p7'):
         assert losses[f'distill.loss_sekd_v_{level}'] > 0
-        assert losses[f'distill.loss_sekd_e_{level}'] == 0
-        assert losses[f'distill.loss_sekd_s_{level}'] == 0
+        graph_terms = [losses[f'distill.loss_sekd_{t}_{level}'] for t in 'es']
+        if graph == 'image':
+            assert all(v == 0 for v in graph_terms)
+        else:
+            assert all(v > 0 for v in graph_terms)
+
+
+def test_defaults_are_the_tuned_design():
+    algo = sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),
+                          sekd=dict())
+    distiller = algo.distiller
+    assert distiller.sekd_weights == dict(v=1.5, e=2.25, s=2.25)
+    loss = distiller.sekd_losses['v']
+    assert (loss.spatial_attention, loss.channel_attention, loss.graph,
+            loss.vertex, loss.center_edges) == (False, False, 'batch',
+                                                'standard', True)
 
 
 def _descend(algo, data, select, lr=None, step=None):
