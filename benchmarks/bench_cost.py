@@ -456,9 +456,9 @@ def ratio_table(results: dict) -> dict:
             continue
         t = statistics.mean(r['time_median_s'] for r in runs)
         m = statistics.mean(r['mem_bytes'] for r in runs)
-        rows[key] = dict(time_ratio=round(t / ref_t, 4),
-                         memory_ratio=round(m / ref_m, 4) if ref_m > 0
-                         else None, processes=len(runs))
+        rows[key] = dict(time_ratio=t / ref_t,
+                         memory_ratio=m / ref_m if ref_m > 0 else None,
+                         processes=len(runs))
     return dict(methods=rows)
 
 

@@ -67,13 +67,15 @@ def positive(cell):
 def bench(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('bench_cost')
     files = dict(out=tmp / 'results.md', plot=tmp / 'scaling.png',
-                 json=tmp / 'results.json')
+                 json=tmp / 'results.json',
+                 ratios_json=tmp / 'bench_cost_embedded.json')
     proc = run([
         '--part', 'all', '--size', 'embedded', '--methods', *METHODS,
         '--batch', '2', '--img', '64', '64', '--iters', '1', '--warmup', '1',
         '--threads', '1', '--channels', '16', '32', '--spatial', '8', '16',
         '--fixed-channels', '16', '--fixed-spatial', '8', '--reps', '1',
-        *[a for k, v in files.items() for a in (f'--{k}', str(v))]
+        *[a for k, v in files.items()
+          for a in (f'--{k.replace("_", "-")}', str(v))]
     ])
     return dict(stdout=proc.stdout, stderr=proc.stderr, **files)
 
@@ -112,6 +114,18 @@ def test_methods_raw_results(bench):
         assert sum(f'loss_sekd_{term}_' in k for k in sekd_keys) == 5
     assert sum('loss_pkd_' in k for k in results['pkd'][0]['loss_keys']) == 5
     assert not any('distill' in k for k in results['alone'][0]['loss_keys'])
+
+
+def test_ratios_json_matches_the_table(bench):
+    ratios = json.loads(bench['ratios_json'].read_text())
+    assert ratios['size'] == 'embedded'
+    assert sorted(ratios['methods']) == sorted(METHODS)
+    assert ratios['methods']['alone']['time_ratio'] == pytest.approx(1.0)
+    rows = {row[0]: row for row in table(bench['stdout'],
+                                         'iteration time / alone')}
+    for key, row in ratios['methods'].items():
+        assert f'{row["time_ratio"]:.2f}' == rows[key][2]
+        assert f'{row["memory_ratio"]:.2f}' == rows[key][3]
 
 
 def test_scaling_tables(bench):
