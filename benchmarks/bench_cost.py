@@ -629,6 +629,10 @@ def main(argv=None):
     if args.one:
         run_one(args)
         return 0
+    # output folders first: a long run must not fail at its last line
+    for path in (args.out, args.json, args.ratios_json, args.plot):
+        if path and osp.dirname(path):
+            os.makedirs(osp.dirname(path), exist_ok=True)
     cmd = ' '.join(shlex.quote(a) for a in
                    ['python', 'benchmarks/bench_cost.py'] +
                    (sys.argv[1:] if argv is None else list(argv)))

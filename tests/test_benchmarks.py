@@ -68,7 +68,7 @@ def bench(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('bench_cost')
     files = dict(out=tmp / 'results.md', plot=tmp / 'scaling.png',
                  json=tmp / 'results.json',
-                 ratios_json=tmp / 'bench_cost_embedded.json')
+                 ratios_json=tmp / 'new' / 'bench_cost_embedded.json')
     proc = run([
         '--part', 'all', '--size', 'embedded', '--methods', *METHODS,
         '--batch', '2', '--img', '64', '64', '--iters', '1', '--warmup', '1',
