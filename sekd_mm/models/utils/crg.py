@@ -23,7 +23,9 @@ Conventions (our decisions, with the measurements behind them in
   attention-weighted spatial mean when ``center_edges`` (so ``A`` is a
   weighted Pearson correlation and a mean activation shared by all
   channels does not make every pair similar), ``vec(sqrt(a_s) * F_c)``
-  otherwise.
+  otherwise; one ``C x C`` graph per image (``graph='image'``) or per level
+  over the whole batch (``graph='batch'``). The configs use standardised
+  vertices, Pearson edges, the batch graph and no attention.
 * Each image's map is divided by its (detached) max-abs value before the
   cosine; this leaves cosine values and gradients unchanged but keeps
   tiny and huge magnitudes inside float range.
