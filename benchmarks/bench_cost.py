@@ -383,8 +383,7 @@ def bench_methods(args):
     alone = results[REFERENCE]
     if not alone:
         raise SystemExit('the student alone failed: no reference, no table')
-    ref_t = statistics.mean(r['time_median_s'] for r in alone)
-    ref_m = statistics.mean(r['mem_bytes'] for r in alone)
+    ratios = ratio_table(results)['methods']
     memory_how = alone[0]['mem_how']
     cfg_key = 'embedded' if args.size == 'embedded' else 'coco'
     what = ('embedded RetinaNet R-34 (FPN 128) -> R-18 w32 (FPN 64)'
@@ -432,12 +431,11 @@ def bench_methods(args):
         if not runs:
             lines.append(f'| {key} | {label} | failed | failed | | |')
             continue
-        t = statistics.mean(r['time_median_s'] for r in runs)
-        m = statistics.mean(r['mem_bytes'] for r in runs)
         ms = ' / '.join(f'{1e3 * r["time_median_s"]:.1f}' for r in runs)
         mib = ' / '.join(f'{r["mem_bytes"] / 2**20:.0f}' for r in runs)
-        lines.append(f'| {key} | {label} | {t / ref_t:.2f} | '
-                     f'{fmt(m / ref_m if ref_m > 0 else None)} | {ms} | '
+        lines.append(f'| {key} | {label} | '
+                     f'{ratios[key]["time_ratio"]:.2f} | '
+                     f'{fmt(ratios[key]["memory_ratio"])} | {ms} | '
                      f'{mib} |')
     failed = [k for k, runs in results.items() if not runs]
     return '\n'.join(lines), results, failed
