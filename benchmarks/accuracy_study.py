@@ -229,6 +229,14 @@ def run_all(runs: List[Run], jobs: int,
     return results
 
 
+def paired_deltas(results: Dict[tuple, dict], name: str,
+                  seeds: List[int]) -> List[float]:
+    """AP of ``name`` minus the student alone's, per seed that both ran."""
+    return [results[(name, s)]['metrics']['coco/bbox_mAP'] -
+            results[('alone', s)]['metrics']['coco/bbox_mAP']
+            for s in seeds if (name, s) in results and ('alone', s) in results]
+
+
 def summarize(values: List[float]) -> str:
     if any(v < 0 for v in values):
         return 'n/a'  # COCO gives -1 where no object has that size
@@ -245,8 +253,6 @@ def report(args, methods: dict, results: Dict[tuple, dict],
     ``out_dir`` (default ``args.work_dir``)."""
     out_dir = out_dir or args.work_dir
     seeds = args.seeds
-    alone = {s: results[('alone', s)]['metrics']['coco/bbox_mAP']
-             for s in seeds if ('alone', s) in results}
     head = ['Method'] + [m for m, _ in METRICS] + [
         'ΔAP vs alone (paired)', 'seeds better', 'distill / task loss '
         'at start', 's / iter'
@@ -262,8 +268,7 @@ def report(args, methods: dict, results: Dict[tuple, dict],
             continue
         cells = [summarize([r['metrics'][k] for r in res])
                  for _, k in METRICS]
-        paired = [results[(name, s)]['metrics']['coco/bbox_mAP'] - alone[s]
-                  for s in seeds if (name, s) in results and s in alone]
+        paired = paired_deltas(results, name, seeds)
         if name == 'alone' or not paired:
             delta, better = '', ''
         else:
@@ -428,14 +433,11 @@ def write_table_json(path: str, args, methods: Dict[str, Method],
                      results: Dict[tuple, dict], tuned: List[str]) -> None:
     """The study's table in the schema of docs/results/ (AP x100)."""
     seeds = args.seeds
-    alone = {s: results[('alone', s)]['metrics']['coco/bbox_mAP']
-             for s in seeds if ('alone', s) in results}
     rows = {}
     for name, method in methods.items():
         aps = [100 * results[(name, s)]['metrics']['coco/bbox_mAP']
                for s in seeds if (name, s) in results]
-        deltas = [aps_s - 100 * alone[s] for s, aps_s in zip(
-            [s for s in seeds if (name, s) in results], aps) if s in alone]
+        deltas = [100 * d for d in paired_deltas(results, name, seeds)]
         if not aps:
             continue
 
