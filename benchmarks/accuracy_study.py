@@ -3,17 +3,18 @@
 distillers side by side on the embedded synthetic dataset.
 
     python benchmarks/accuracy_study.py [--preset cpu|large]
+        [--detector retinanet|faster-rcnn] [--split tune|report]
         [--seeds 0 1 2] [--methods alone sekd pkd ...] [--jobs N]
         [--work-dir work_dirs/accuracy_study] [--teacher-ckpt CKPT]
         [--teacher-iters N] [--student-iters N] [--num-train N]
         [--num-val N] [--img-scale N] [--report-only]
 
-One teacher (RetinaNet R-34, FPN 128) is trained once, for a longer
-schedule than the students, and cached; then every method in
-``benchmarks/methods.py`` trains the same student (RetinaNet R-18 at half
-width, FPN 64) with the same schedule on every seed, through
-``tools/train.py`` exactly as a user would run it, and is evaluated with COCO
-metrics on the val split. Runs go ``--jobs`` at a time, each with
+One teacher (RetinaNet R-34, FPN 128; ``--detector faster-rcnn``: the
+Faster R-CNN R-34) is trained once, for a longer schedule than the
+students, and cached; then every method in ``benchmarks/methods.py`` trains
+the same student (R-18 at half width, FPN 64, same detector) with the same
+schedule on every seed, through ``tools/train.py`` exactly as a user would
+run it, and is evaluated with COCO metrics on the val split. Runs go ``--jobs`` at a time, each with
 ``cores / jobs`` threads.
 
 Everything lands in ``--work-dir``: ``teacher/``, ``<method>/seed<S>/``
@@ -37,10 +38,11 @@ Tuning and reporting are separate (docs/results.md, "Protocol"):
   ``tuning.json``: the factor with the best mean AP, per method.
 * ``--split report`` (the default) runs seeds 0, 1, 2 on the reported val
   set; ``--tuned tuning.json`` applies the chosen factors. Besides
-  ``results.md`` it writes ``accuracy_study_<regime>_retinanet.json``.
+  ``results.md`` it writes ``accuracy_study_<regime>_<detector>.json``.
 
 Runs of a split live in ``<work-dir>/<regime>-<split>/<method>/seed<S>``;
-the teacher (``<work-dir>/teacher``) is shared.
+the teacher (``<work-dir>/teacher``) is shared. Faster R-CNN's runs and
+teacher live under ``<work-dir>/faster-rcnn/``.
 """
 import argparse
 import glob
@@ -53,7 +55,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from methods import EMBEDDED_TEACHER, Method, select, weight_options
+from methods import (DETECTORS, Method, select, teacher_config,
+                     weight_options)
 
 from sekd_mm.datasets import synthetic_cfg_options
 from sekd_mm.engine import iter_schedule_options
@@ -66,7 +69,6 @@ PRESETS = dict(
                teacher_iters=7500, student_iters=1500, jobs=1))
 #: Data seed of the tuning split's val set (the reported one uses 0).
 TUNE_DATA_SEED = 1
-DETECTOR = 'retinanet'
 METRICS = [('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'),
            ('AP75', 'coco/bbox_mAP_75'), ('APs', 'coco/bbox_mAP_s'),
            ('APm', 'coco/bbox_mAP_m'), ('APl', 'coco/bbox_mAP_l')]
@@ -81,6 +83,9 @@ def parse_args(argv=None):
                         default='report')
     parser.add_argument('--regime', choices=('short', ), default='short',
                         help='schedule name used in paths and the JSON')
+    parser.add_argument('--detector', choices=DETECTORS,
+                        default='retinanet',
+                        help='the embedded R-34 -> R-18 w32 pair to distil')
     parser.add_argument('--seeds', type=int, nargs='+',
                         help='default: 0 1 2 (report), 100 (tune)')
     parser.add_argument('--factors', type=float, nargs='+', default=[1.0],
@@ -287,13 +292,14 @@ def report(args, methods: dict, results: Dict[tuple, dict],
             seeds=[s for s in seeds if (name, s) in results],
             paired_delta_ap=paired)
     table = '\n'.join(rows)
+    det = dict(retinanet='RetinaNet').get(args.detector, 'Faster R-CNN')
     text = (
         f'# Accuracy study on the embedded synthetic dataset\n\n'
         f'COCO bbox metrics (x100) on {args.num_val} val images of the '
         f'{args.split} split, mean ± std '
-        f'over seeds {", ".join(map(str, seeds))}; student RetinaNet R-18 '
+        f'over seeds {", ".join(map(str, seeds))}; student {det} R-18 '
         f'w32 (FPN 64), {args.student_iters} iterations of batch 8 at '
-        f'{args.img_scale} px; teacher RetinaNet R-34 (FPN 128), '
+        f'{args.img_scale} px; teacher {det} R-34 (FPN 128), '
         f'{args.teacher_iters} iterations; {args.num_train} train images. '
         f'ΔAP is the mean ± std over seeds of (method - student alone) '
         f'on the same seed. {minutes:.1f} min on this machine for the '
@@ -371,6 +377,14 @@ def data_options(args) -> List[str]:
                    f'test_evaluator.ann_file={ann}']
 
 
+def study_dir(args, name: str) -> str:
+    """``name`` (``teacher`` or ``<regime>-<split>``) for RetinaNet, and
+    ``<detector>/<name>`` for the other detectors."""
+    if args.detector == 'retinanet':
+        return name
+    return osp.join(args.detector, name)
+
+
 def tuned_factors(args) -> Dict[str, float]:
     """``--tuned``'s factor of every method that has one (its own, or its
     ``tuned_as`` method's); empty without ``--tuned``."""
@@ -404,8 +418,8 @@ def variants(args, methods: Dict[str, Method]) -> Dict[str, Method]:
                 f'{method.label} x{factor:g}'
             out[key] = method._replace(
                 label=label,
-                options=tuple(weight_options(method, method.embedded,
-                                             factor)))
+                options=tuple(weight_options(
+                    method, method.config(args.detector), factor)))
     return out
 
 
@@ -451,7 +465,8 @@ def write_table_json(path: str, args, methods: Dict[str, Method],
             tuned=name in tuned, seeds_run=[s for s in seeds
                                             if (name, s) in results])
     with open(path, 'w', encoding='utf-8') as f:
-        json.dump(dict(regime=args.regime, detector=DETECTOR, seeds=seeds,
+        json.dump(dict(regime=args.regime, detector=args.detector,
+                       seeds=seeds,
                        num_val=args.num_val, split=args.split,
                        student_iters=args.student_iters, methods=rows),
                   f, indent=2)
@@ -463,8 +478,8 @@ def main(argv=None) -> None:
     methods = variants(args, select(args.methods))
     start = time.time()
 
-    teacher_run = Run('teacher', 0, EMBEDDED_TEACHER,
-                      osp.join(args.work_dir, 'teacher'),
+    teacher_run = Run('teacher', 0, teacher_config(args.detector),
+                      osp.join(args.work_dir, study_dir(args, 'teacher')),
                       iter_schedule_options(args.teacher_iters) +
                       synthetic_cfg_options(
                           data_root=args.data_root,
@@ -483,7 +498,8 @@ def main(argv=None) -> None:
     if teacher is None:
         raise SystemExit('[study] no finished teacher in the work dir')
 
-    split_dir = osp.join(args.work_dir, f'{args.regime}-{args.split}')
+    split_dir = osp.join(args.work_dir,
+                         study_dir(args, f'{args.regime}-{args.split}'))
     student = iter_schedule_options(args.student_iters) + data_options(args)
     runs = []
     for seed in args.seeds:
@@ -494,7 +510,7 @@ def main(argv=None) -> None:
                             # the student only; the teacher is evaluated once
                             'val_cfg.type=ValLoop']
             runs.append(
-                Run(name, seed, method.embedded,
+                Run(name, seed, method.config(args.detector),
                     osp.join(split_dir, name, f'seed{seed}'), options))
     # the longest runs first, so that the last ones fill the gaps
     runs.sort(key=lambda r: (not methods[r.name].distills, r.seed))
@@ -520,7 +536,7 @@ def main(argv=None) -> None:
         tuned = list(tuned_factors(args))
         write_table_json(
             osp.join(split_dir,
-                     f'accuracy_study_{args.regime}_{DETECTOR}.json'),
+                     f'accuracy_study_{args.regime}_{args.detector}.json'),
             args, methods, results, tuned)
     print('\n' + text, flush=True)
     log(f'done in {(time.time() - start) / 60:.1f} min; report, plot and '

@@ -1,11 +1,18 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """The distillation methods compared by the accuracy study and the cost
 benchmark: one config per method (plus cfg-options for the SEKD
-ablations), for the embedded RetinaNet R-34 -> R-18 w32 pair and for the
-COCO RetinaNet R-101 -> R-50 pair. Every entry is an ordinary config that
+ablations), for the embedded RetinaNet R-34 -> R-18 w32 pair (and the same
+pair of Faster R-CNNs, :meth:`Method.config`) and for the COCO RetinaNet
+R-101 -> R-50 pair. Every entry is an ordinary config that
 ``tools/train.py`` runs as is.
 """
+import os.path as osp
 from typing import List, NamedTuple, Optional, Tuple
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: Detectors of the embedded study; each has every method's config with
+#: ``retinanet`` replaced by its name (``configs/*/*faster-rcnn*``).
+DETECTORS = ('retinanet', 'faster-rcnn')
 
 #: The weights a loss-weight sweep scales, per kind of method: dotted config
 #: keys, ``*`` standing for every key of that dict (e.g. every level's loss).
@@ -38,6 +45,19 @@ class Method(NamedTuple):
     @property
     def distills(self) -> bool:
         return self.coco.startswith('configs/')
+
+    def config(self, detector: str = 'retinanet') -> str:
+        """The embedded config of this method for ``detector`` (one of
+        :data:`DETECTORS`); ``ValueError`` if that config does not exist.
+        """
+        if detector not in DETECTORS:
+            raise ValueError(f'unknown detector {detector!r}; valid: '
+                             f'{", ".join(DETECTORS)}')
+        path = self.embedded.replace('retinanet', detector)
+        if not osp.exists(osp.join(REPO, path)):
+            raise ValueError(f'{self.label} has no {detector} config '
+                             f'({path} does not exist)')
+        return path
 
 
 _SEKD = 'configs/sekd/sekd_retinanet_{}.py'
@@ -128,8 +148,14 @@ METHODS = dict(
                         _PEER.format('mgd', COCO), weights=MGD_WEIGHTS),
 )
 
-#: The teacher of every embedded distillation config above.
+#: The teacher of every embedded distillation config above (for Faster
+#: R-CNN: ``retinanet`` replaced, as in :meth:`Method.config`).
 EMBEDDED_TEACHER = 'configs/embedded/retinanet_r34_synthetic.py'
+
+
+def teacher_config(detector: str = 'retinanet') -> str:
+    """The embedded teacher config of ``detector``."""
+    return Method('Teacher', EMBEDDED_TEACHER, '').config(detector)
 
 
 def parse_cfg_options(options) -> dict:
@@ -157,11 +183,8 @@ def weight_options(method: Method, config: str, factor: float) -> List[str]:
     options = list(method.options)
     if factor == 1:
         return options
-    import os.path as osp
-
     from mmengine.config import Config
-    cfg = Config.fromfile(
-        osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), config))
+    cfg = Config.fromfile(osp.join(REPO, config))
     cfg.merge_from_dict(parse_cfg_options(options))
     found = []
     for pattern in method.weights:
