@@ -14,8 +14,8 @@ Faster R-CNN R-34) is trained once, for a longer schedule than the
 students, and cached; then every method in ``benchmarks/methods.py`` trains
 the same student (R-18 at half width, FPN 64, same detector) with the same
 schedule on every seed, through ``tools/train.py`` exactly as a user would
-run it, and is evaluated with COCO metrics on the val split. Runs go ``--jobs`` at a time, each with
-``cores / jobs`` threads.
+run it, and is evaluated with COCO metrics on the val split. Runs go
+``--jobs`` at a time, each with ``cores / jobs`` threads.
 
 Everything lands in ``--work-dir``: ``teacher/``, ``<method>/seed<S>/``
 (config, log, checkpoint and ``result.json``), and the report:
