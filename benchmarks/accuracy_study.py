@@ -55,8 +55,7 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from methods import (DETECTORS, Method, select, teacher_config,
-                     weight_options)
+from methods import DETECTORS, Method, select, teacher_config, weight_options
 
 from sekd_mm.datasets import synthetic_cfg_options
 from sekd_mm.engine import iter_schedule_options
