@@ -61,6 +61,34 @@ def test_every_method_config_and_option_exists(name):
     assert method.distills == (name != 'alone')
 
 
+@pytest.mark.parametrize('name', ['alone', 'sekd', 'sekd_v', 'pkd', 'cwd',
+                                  'mgd', 'fitnet', 'ega', 'sekd_ega'])
+def test_faster_rcnn_configs_are_the_retinanet_ones(name):
+    """Each Faster R-CNN config is its RetinaNet twin with the detector
+    swapped: same distiller, student and teacher of the other detector."""
+    method = methods.METHODS[name]
+    retina = Config.fromfile(osp.join(REPO, method.config('retinanet')))
+    frcnn = Config.fromfile(osp.join(REPO, method.config('faster-rcnn')))
+    if method.distills:
+        assert frcnn.model.architecture.type == 'FasterRCNN'
+        assert frcnn.model.teacher.type == 'FasterRCNN'
+        assert frcnn.model.distiller == retina.model.distiller
+    else:
+        assert frcnn.model.type == 'FasterRCNN'
+    args = accuracy_study.parse_args(['--detector', 'faster-rcnn'])
+    assert accuracy_study.study_dir(args, 'teacher') == osp.join(
+        'faster-rcnn', 'teacher')
+    assert methods.teacher_config('faster-rcnn') == \
+        'configs/embedded/faster-rcnn_r34_synthetic.py'
+
+
+def test_missing_detector_config_is_an_error():
+    with pytest.raises(ValueError, match='has no faster-rcnn config'):
+        methods.METHODS['mgd_alpha1e3'].config('faster-rcnn')
+    with pytest.raises(ValueError, match='unknown detector'):
+        methods.METHODS['pkd'].config('yolo')
+
+
 def test_select_names_the_valid_methods():
     assert list(methods.select(['pkd', 'alone'])) == ['alone', 'pkd']
     with pytest.raises(ValueError, match='valid: alone, sekd'):

@@ -141,7 +141,10 @@ def test_train_checkpoint_resume_test(pair, data_root, tmp_path):
     opts = data_options(data_root, voc) + [
         f'model.teacher_ckpt={teacher}',
         # no augmentation randomness: resumed and straight runs must agree
-        'train_dataloader.dataset.pipeline.3.prob=0.0'
+        'train_dataloader.dataset.pipeline.3.prob=0.0',
+        # one lr schedule for the 2- and the 4-iteration run (the base's
+        # steps follow max_iters; a resumed run keeps its first schedule)
+        'param_scheduler.1.end=600'
     ]
     straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
     train(distill, straight, opts + ['train_cfg.max_iters=4'])

@@ -4,7 +4,7 @@ alone, on the embedded synthetic dataset, evaluated with COCO metrics.
 
     python tools/main_job.py [--work-dir work_dirs/main_job] [--seed 0]
         [--teacher-iters N] [--student-iters N] [--teacher-ckpt CKPT]
-        [--num-train N] [--num-val N] [--img-scale N]
+        [--num-train N] [--num-val N] [--img-scale N] [--threads N]
 
 The defaults are the setting of the accuracy study's ``cpu`` preset
 (``benchmarks/accuracy_study.py``, one seed): a RetinaNet R-34 teacher
@@ -67,17 +67,21 @@ def parse_args(argv=None):
     parser.add_argument(
         '--data-root', default='data/sekd_synthetic_study/',
         help='where the synthetic dataset is generated')
+    parser.add_argument(
+        '--threads', type=int,
+        help='torch threads of each step (default: OMP_NUM_THREADS, else '
+        'all cores); steps run one at a time')
     return parser.parse_args(argv)
 
 
-def log(msg: str) -> None:
-    print(f'[main_job {time.strftime("%H:%M:%S")}] {msg}', flush=True)
+def log(msg: str, tool: str = 'main_job') -> None:
+    print(f'[{tool} {time.strftime("%H:%M:%S")}] {msg}', flush=True)
 
 
-def run(cmd, log_file: str) -> None:
-    """Run a tool, keep its full output in ``log_file`` and show progress.
-    """
-    log('$ ' + ' '.join(cmd))
+def run(cmd, log_file: str, tool: str = 'main_job') -> None:
+    """Run a tool, keep its full output in ``log_file`` and show progress
+    (``tool`` names the caller in the messages)."""
+    log('$ ' + ' '.join(cmd), tool)
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     with open(log_file, 'w', encoding='utf-8') as out:
         proc = subprocess.Popen(
@@ -95,7 +99,7 @@ def run(cmd, log_file: str) -> None:
                       flush=True)
         rc = proc.wait()
     if rc != 0:
-        raise SystemExit(f'[main_job] step failed (exit {rc}); full log: '
+        raise SystemExit(f'[{tool}] step failed (exit {rc}); full log: '
                          f'{log_file}')
 
 
@@ -123,31 +127,46 @@ def train(name: str, args, extra=()) -> str:
         sys.executable, 'tools/train.py', CONFIGS[name], '--work-dir',
         work_dir, '--seed',
         str(args.seed)
-    ] + cfg_args(iter_schedule_options(iters) + common_options(args) +
-                 list(extra))
+    ] + threads_args(args.threads) + cfg_args(
+        iter_schedule_options(iters) + common_options(args) + list(extra))
     run(cmd, osp.join(work_dir, 'train.log'))
     return last_checkpoint(work_dir)
 
 
 def evaluate(name: str, ckpt: str, args) -> dict:
-    work_dir = osp.join(args.work_dir, name)
+    return test_metrics(CONFIGS[name], ckpt, osp.join(args.work_dir, name),
+                        common_options(args), threads=args.threads)
+
+
+def test_metrics(config: str, ckpt: str, work_dir: str, options=(),
+                 tool: str = 'main_job', threads=None) -> dict:
+    """COCO metrics of ``ckpt`` from ``tools/test.py`` (output in
+    ``work_dir``); all 0 when no box passes the score threshold."""
     os.makedirs(work_dir, exist_ok=True)  # a given teacher was not trained
     out = osp.join(work_dir, 'metrics.json')
     cmd = [
-        sys.executable, 'tools/test.py', CONFIGS[name], ckpt, '--work-dir',
+        sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
         osp.join(work_dir, 'test'), '--metrics-out', out
-    ] + cfg_args(common_options(args))
-    run(cmd, osp.join(work_dir, 'test.log'))
+    ] + threads_args(threads) + cfg_args(list(options))
+    run(cmd, osp.join(work_dir, 'test.log'), tool)
     with open(out, encoding='utf-8') as f:
         metrics = json.load(f)
     if not metrics:
         # mmdet's CocoMetric returns nothing when no box passes score_thr
-        log(f'{name}: no detections above the score threshold; AP = 0')
+        log(f'{osp.basename(work_dir)}: no detections above the score '
+            'threshold; AP = 0', tool)
         metrics = {key: 0.0 for _, key in METRICS}
     return metrics
 
 
-def table(results: dict) -> str:
+def threads_args(threads) -> list:
+    """``--threads N`` for the tools, or nothing (their default)."""
+    return [] if threads is None else ['--threads', str(threads)]
+
+
+def table(results: dict, labels: dict = LABELS) -> str:
+    """COCO metrics (x100) of the teacher and the students, then each
+    distilled student minus the student alone (``labels``: row names)."""
     head = '| Model | ' + ' | '.join(m for m, _ in METRICS) + ' |'
     rows = [head, '|' + '---|' * (len(METRICS) + 1)]
 
@@ -157,7 +176,7 @@ def table(results: dict) -> str:
     for name in ('teacher', 'student_alone', 'sekd_student', 'pkd_student'):
         if name in results:
             vals = [fmt(results[name][k]) for _, k in METRICS]
-            rows.append(f'| {LABELS[name]} | ' + ' | '.join(vals) + ' |')
+            rows.append(f'| {labels[name]} | ' + ' | '.join(vals) + ' |')
     for name, label in (('sekd_student', 'SEKD'), ('pkd_student', 'PKD')):
         if 'student_alone' not in results or name not in results:
             continue

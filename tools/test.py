@@ -2,9 +2,10 @@
 """Test a detector or the student of a distillation checkpoint.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PKL]
-        [--metrics-out JSON] [--cfg-options k=v ...] [--launcher pytorch]
+        [--metrics-out JSON] [--threads N] [--cfg-options k=v ...]
+        [--launcher pytorch]
 
-With a distillation config (``FpnTeacherDistill``), the student is
+With a distillation config (``DetFpnTeacherDistill``), the student is
 evaluated (MMRazor's predict mode runs the architecture).
 """
 import argparse
@@ -12,6 +13,7 @@ import json
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -37,8 +39,18 @@ def parse_args():
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        help='torch CPU threads of this process (default: OMP_NUM_THREADS, '
+        'else torch\'s default, all cores); with other jobs on the machine '
+        'give each at most cores / jobs')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f'--threads must be >= 1, got {args.threads}')
+        torch.set_num_threads(args.threads)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args

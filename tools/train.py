@@ -2,7 +2,8 @@
 """Train a detector or a distillation algorithm (mmdet's train.py + sekd_mm).
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--seed N] [--cfg-options k=v ...] [--launcher pytorch]
+        [--seed N] [--threads N] [--cfg-options k=v ...]
+        [--launcher pytorch]
 
 ``sekd_mm`` is imported before anything imports mmrazor, so its
 compatibility fixes (see ``sekd_mm/compat.py``) are always in place.
@@ -11,6 +12,7 @@ import argparse
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -42,8 +44,18 @@ def parse_args():
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        help='torch CPU threads of this process (default: OMP_NUM_THREADS, '
+        'else torch\'s default, all cores); with other jobs on the machine '
+        'give each at most cores / jobs')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f'--threads must be >= 1, got {args.threads}')
+        torch.set_num_threads(args.threads)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -77,8 +89,11 @@ def check_teacher_ckpt(cfg: Config) -> None:
     """Fail before building anything if a local teacher_ckpt is missing."""
     ckpt = cfg.model.get('teacher_ckpt')
     if ckpt and '://' not in ckpt and not osp.isfile(ckpt):
+        where = '' if osp.isabs(ckpt) else \
+            f' (relative to the current directory {os.getcwd()})'
         raise SystemExit(
-            f'Teacher checkpoint {ckpt!r} not found. Train the teacher first '
+            f'Teacher checkpoint {ckpt!r} not found{where}. Train the teacher '
+            'first '
             '(see the comment at the top of the config) or point to it with '
             '--cfg-options model.teacher_ckpt=PATH.')
 

@@ -8,6 +8,11 @@ def iter_schedule_options(iters: int) -> List[str]:
     (``configs/_base_/schedules/sekd_embedded.py``) to ``iters``: lr steps
     at 75% and 90%, one evaluation and one checkpoint at the end.
 
+    The base derives all of this from ``train_cfg.max_iters`` alone
+    (:class:`RelativeMultiStepLR`); the options still spell every value
+    out because the accuracy study's cached runs record them (a run is
+    reused only when its command is unchanged).
+
     Args:
         iters (int): Training iterations (>= 1).
 

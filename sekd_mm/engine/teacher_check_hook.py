@@ -98,10 +98,36 @@ def check_teacher_weights(teacher: torch.nn.Module,
             f'{len(unexpected)} unexpected keys (e.g. {unexpected[:3]}). '
             'Check that model.teacher is the architecture the checkpoint was '
             f'trained with.{hint}')
+    check_teacher_shapes(teacher, state, ckpt_path)
     for key, value in state.items():
-        if own[key].shape != value.shape or not torch.equal(
-                own[key].cpu(), value.to(own[key].dtype).cpu()):
+        if not torch.equal(own[key].cpu(), value.to(own[key].dtype).cpu()):
             raise ValueError(
-                f'Teacher weight {key!r} differs from {name} (shape '
-                f'{tuple(own[key].shape)} vs {tuple(value.shape)}): the '
-                'teacher was not initialised from teacher_ckpt.')
+                f'Teacher weight {key!r} differs from {name}: the teacher '
+                'was not initialised from teacher_ckpt.')
+
+
+def check_teacher_shapes(teacher: torch.nn.Module,
+                         state: Dict[str, torch.Tensor],
+                         ckpt_path: Optional[str] = None) -> None:
+    """Raise when a weight in ``state`` has another shape than the same
+    weight of ``teacher``; a classifier (``*_cls*``) of another shape means
+    a teacher trained for another class count, and the message says so.
+    Keys that only one side has are not checked here."""
+    own = teacher.state_dict()
+    name = ckpt_path or 'the checkpoint'
+    for key, value in state.items():
+        if key not in own or own[key].shape == value.shape:
+            continue
+        if '_cls' in key:
+            raise ValueError(
+                f'Teacher checkpoint {name} was trained for another class '
+                f'count: its classifier {key!r} has shape '
+                f'{tuple(value.shape)}, the configured teacher '
+                f'{tuple(own[key].shape)}. Use a teacher trained on this '
+                'dataset, or set the class count of both models to the '
+                'dataset\'s (model.num_classes with DetFpnTeacherDistill).')
+        raise ValueError(
+            f'Teacher weight {key!r} of {name} has shape '
+            f'{tuple(value.shape)}, the configured teacher '
+            f'{tuple(own[key].shape)}: check that model.teacher is the '
+            'architecture the checkpoint was trained with.')

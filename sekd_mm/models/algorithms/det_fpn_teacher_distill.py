@@ -1,0 +1,94 @@
+# Copyright (c) sekd-mm contributors. All rights reserved.
+"""MMRazor's FpnTeacherDistill with the class count set in one place."""
+import copy
+from typing import Dict, List, Optional, Union
+
+from mmengine.model import BaseModel
+from mmrazor.models.algorithms import FpnTeacherDistill
+from mmrazor.registry import MODELS
+
+
+@MODELS.register_module()
+class DetFpnTeacherDistill(FpnTeacherDistill):
+    """``FpnTeacherDistill`` whose ``num_classes`` argument sets the class
+    count of every head of the student (``architecture``) and the teacher.
+
+    A distillation config copies the student's and the teacher's model dicts
+    when it is read, so a derived config that changes ``num_classes`` would
+    otherwise have to repeat it in ``model.architecture...`` and
+    ``model.teacher...`` (``model.architecture.bbox_head.num_classes`` for
+    RetinaNet, ``...roi_head.bbox_head.num_classes`` for Faster R-CNN).
+    With this class one key does it, e.g. for a one-class dataset::
+
+        model = dict(num_classes=1)
+        # or: --cfg-options model.num_classes=1
+
+    Every ``num_classes`` key found in either model dict is replaced;
+    ``None`` (the default) leaves both models as configured. Everything
+    else is MMRazor's ``FpnTeacherDistill``.
+
+    Args:
+        architecture (dict): The student's config.
+        teacher (dict): The teacher's config.
+        num_classes (int, optional): Class count of both detectors.
+        **kwargs: ``FpnTeacherDistill``'s other arguments (``distiller``,
+            ``teacher_ckpt``, ...).
+
+    Raises:
+        ValueError: ``num_classes`` < 1, or a model dict has no head with
+            ``num_classes``.
+        TypeError: ``num_classes`` given with an already built model.
+    """
+
+    def __init__(self,
+                 architecture: Union[BaseModel, Dict],
+                 teacher: Union[BaseModel, Dict],
+                 num_classes: Optional[int] = None,
+                 **kwargs) -> None:
+        if num_classes is not None:
+            architecture = set_num_classes(architecture, num_classes,
+                                           'architecture')
+            teacher = set_num_classes(teacher, num_classes, 'teacher')
+        self.num_classes = num_classes
+        super().__init__(architecture=architecture, teacher=teacher,
+                         **kwargs)
+
+
+def set_num_classes(model: Union[BaseModel, Dict], num_classes: int,
+                    name: str = 'model') -> Dict:
+    """A copy of the model config ``model`` with every ``num_classes`` key
+    (at any depth: ``bbox_head``, ``roi_head.bbox_head``, ...) set to
+    ``num_classes``.
+
+    Raises:
+        ValueError: ``num_classes`` < 1 or no key found.
+        TypeError: ``model`` is a built module, not a config dict.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) \
+            or num_classes < 1:
+        raise ValueError(f'num_classes must be a positive int, got '
+                         f'{num_classes!r}')
+    if not isinstance(model, dict):
+        raise TypeError(f'num_classes needs `{name}` as a config dict, got '
+                        f'a built {type(model).__name__}; set the class '
+                        'count in its config instead.')
+    model = copy.deepcopy(model)
+    found: List[str] = []
+    _set(model, num_classes, name, found)
+    if not found:
+        raise ValueError(f'`{name}` has no head with a num_classes key; '
+                         'set the class count in its config instead.')
+    return model
+
+
+def _set(node, value: int, path: str, found: List[str]) -> None:
+    if isinstance(node, dict):
+        for key in list(node):
+            if key == 'num_classes':
+                node[key] = value
+                found.append(f'{path}.{key}')
+            else:
+                _set(node[key], value, f'{path}.{key}', found)
+    elif isinstance(node, (list, tuple)):
+        for i, item in enumerate(node):
+            _set(item, value, f'{path}.{i}', found)

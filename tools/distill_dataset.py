@@ -1,0 +1,383 @@
+# Copyright (c) sekd-mm contributors. All rights reserved.
+"""Distil on your own dataset: teacher -> SEKD student, PKD student and the
+student alone on a COCO- or VOC-format folder, evaluated with COCO metrics.
+
+    python tools/distill_dataset.py --data-root DIR [--format auto|coco|voc]
+        [--train-ann F] [--train-img D] [--val-ann F] [--val-img D]   (COCO)
+        [--train-split train] [--val-split val]                       (VOC)
+        [--detector retinanet|faster-rcnn] [--img-scale 256]
+        [--teacher-iters 1500] [--iters 300] [--batch-size 8]
+        [--teacher-ckpt CKPT] [--seed 0] [--threads N]
+        [--work-dir work_dirs/distill_dataset] [--check-only]
+
+The class names are read from the annotations (COCO ``categories``; VOC
+object names, sorted) and set once, consistently, in the teacher, the
+students and the datasets (``metainfo``). The models are the embedded pair
+of the chosen detector (R-34, FPN 128 -> R-18 half width, FPN 64, trained
+from scratch: nothing is downloaded), on the embedded schedule stretched to
+``--teacher-iters`` / ``--iters`` (lr steps at 75% and 90%).
+
+Before anything trains, the dataset is checked (missing or malformed
+annotation files, no categories, missing images, boxes mmdet would drop, a
+VOC folder without ``ImageSets/Main``, a ``--teacher-ckpt`` of another class
+count); an error says what to fix. The dataset folder is only read: a VOC
+split is converted to COCO json inside the work dir.
+
+Everything lands in ``--work-dir``::
+
+    configs/{teacher,sekd_student,pkd_student,student_alone}.py
+        complete configs: rerun any step with
+        python tools/train.py WORK_DIR/configs/sekd_student.py
+    data/               the VOC splits as COCO json (VOC only)
+    teacher/ sekd_student/ pkd_student/ student_alone/
+        tools/train.py outputs; the table reads each run's final
+        evaluation (its last checkpoint on the val split; the distillation
+        runs also evaluate their teacher, so a given teacher is evaluated
+        too). Re-evaluate any checkpoint with tools/test.py CONFIG CKPT.
+    results.md, results.json   the comparison table
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import sys
+import time
+from typing import Dict, Optional, Tuple
+
+from main_job import (CONFIGS, METRICS, last_checkpoint, log, run, table,
+                      threads_args)
+from mmengine.config import Config
+
+from sekd_mm.datasets import (DatasetError, box_warnings, check_coco,
+                              voc_classes, voc_ids, voc_to_coco)
+from sekd_mm.models.algorithms import set_num_classes
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOOL = 'distill_dataset'
+STAGES = ('teacher', 'sekd_student', 'pkd_student', 'student_alone')
+#: Top-level config keys MMEngine's Runner reads; the bases' helper
+#: variables (``student_model``, ``max_iters``, ``data_root``, ...) would only
+#: mislead a reader of the written configs, so they are left out.
+RUNNER_KEYS = frozenset((
+    'model', 'train_dataloader', 'val_dataloader', 'test_dataloader',
+    'train_cfg', 'val_cfg', 'test_cfg', 'optim_wrapper', 'param_scheduler',
+    'val_evaluator', 'test_evaluator', 'default_hooks', 'custom_hooks',
+    'load_from', 'resume', 'env_cfg', 'log_processor', 'log_level',
+    'visualizer', 'default_scope', 'randomness', 'custom_imports',
+    'find_unused_parameters', 'auto_scale_lr', 'model_wrapper_cfg',
+    'data_preprocessor', 'experiment_name', 'launcher', 'work_dir'))
+#: Default COCO file names under --data-root, tried in this order.
+COCO_DEFAULTS = dict(
+    train_ann=('annotations/instances_train.json',
+               'annotations/instances_train2017.json'),
+    val_ann=('annotations/instances_val.json',
+             'annotations/instances_val2017.json'),
+    train_img=('train/', 'train2017/', 'images/'),
+    val_img=('val/', 'val2017/', 'images/'))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--data-root', required=True,
+                        help='the dataset folder (COCO or VOC layout)')
+    parser.add_argument('--format', choices=('auto', 'coco', 'voc'),
+                        default='auto',
+                        help='auto: VOC if DATA_ROOT/Annotations exists')
+    coco = parser.add_argument_group('COCO layout (paths relative to '
+                                     '--data-root, or absolute)')
+    for key, defaults in COCO_DEFAULTS.items():
+        coco.add_argument('--' + key.replace('_', '-'),
+                          help='default: the first that exists of ' +
+                          ', '.join(defaults))
+    voc = parser.add_argument_group('VOC layout (ImageSets/Main/<split>.txt)')
+    voc.add_argument('--train-split', default='train')
+    voc.add_argument('--val-split', default='val')
+    parser.add_argument('--detector', choices=('retinanet', 'faster-rcnn'),
+                        default='retinanet')
+    parser.add_argument('--img-scale', type=int, default=256,
+                        help='images are resized to fit SxS (default 256)')
+    parser.add_argument('--teacher-iters', type=int, default=1500)
+    parser.add_argument('--iters', type=int, default=300,
+                        help='iterations of each student (default 300)')
+    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--teacher-ckpt',
+                        help='use this teacher instead of training one')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--threads', type=int,
+        help='torch threads of each step (default: OMP_NUM_THREADS, else '
+        'all cores)')
+    parser.add_argument('--work-dir', default='work_dirs/distill_dataset')
+    parser.add_argument('--check-only', action='store_true',
+                        help='check the data and write the configs; train '
+                        'nothing')
+    args = parser.parse_args(argv)
+    for key in ('img_scale', 'teacher_iters', 'iters', 'batch_size'):
+        if getattr(args, key) < 1:
+            parser.error(f'--{key.replace("_", "-")} must be >= 1')
+    if args.threads is not None and args.threads < 1:
+        parser.error('--threads must be >= 1')
+    return args
+
+
+# --- the dataset -----------------------------------------------------------
+def _path(root: str, given: Optional[str], defaults) -> str:
+    if given:
+        return given if osp.isabs(given) else osp.join(root, given)
+    for default in defaults:
+        if osp.exists(osp.join(root, default)):
+            return osp.join(root, default)
+    return osp.join(root, defaults[0])
+
+
+def inspect_dataset(args) -> Dict:
+    """Check the dataset and describe both splits for the configs:
+    ``classes``, ``format`` and per split ``ann_file`` (absolute),
+    ``img_prefix`` and the :func:`check_coco` summary.
+
+    Raises:
+        DatasetError: what is wrong and how to fix it.
+    """
+    root = osp.abspath(args.data_root)
+    if not osp.isdir(root):
+        raise DatasetError(f'--data-root {root} is not a folder.')
+    fmt = args.format
+    if fmt == 'auto':
+        fmt = 'voc' if osp.isdir(osp.join(root, 'Annotations')) else 'coco'
+    splits = {}
+    if fmt == 'coco':
+        classes = None
+        for split in ('train', 'val'):
+            ann = _path(root, getattr(args, f'{split}_ann'),
+                        COCO_DEFAULTS[f'{split}_ann'])
+            img = _path(root, getattr(args, f'{split}_img'),
+                        COCO_DEFAULTS[f'{split}_img'])
+            summary = check_coco(ann, img, classes)
+            classes = summary['classes']
+            splits[split] = dict(ann_file=ann, img_prefix=img,
+                                 summary=summary)
+    else:
+        data_dir = osp.join(osp.abspath(args.work_dir), 'data')
+        classes = voc_classes(root, voc_ids(root, args.train_split))
+        for split, name in (('train', args.train_split),
+                            ('val', args.val_split)):
+            os.makedirs(data_dir, exist_ok=True)
+            ann = voc_to_coco(root, name, classes,
+                              osp.join(data_dir, f'voc_{name}.json'))
+            summary = check_coco(ann, root, classes)
+            splits[split] = dict(ann_file=ann, img_prefix=root + '/',
+                                 summary=summary)
+    for split, info in splits.items():
+        if not info['summary']['num_boxes']:
+            raise DatasetError(f'The {split} split has no usable box.')
+    return dict(format=fmt, root=root, classes=tuple(classes), **splits)
+
+
+def check_teacher(config: str, ckpt: str, classes: Tuple[str, ...]) -> None:
+    """Raise :class:`DatasetError` unless ``ckpt`` fits the teacher config
+    ``config`` (a teacher of another class count or architecture) and,
+    when it records them, was trained on ``classes``."""
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import CheckpointLoader
+
+    from sekd_mm.engine import check_teacher_shapes
+    if not osp.isfile(ckpt):
+        raise DatasetError(f'--teacher-ckpt {ckpt} not found.')
+    state = CheckpointLoader.load_checkpoint(ckpt, map_location='cpu')
+    recorded = (state.get('meta') or {}).get('dataset_meta',
+                                              {}).get('classes')
+    if recorded is not None and tuple(recorded) != tuple(classes):
+        raise DatasetError(
+            f'The teacher {ckpt} was trained on classes {tuple(recorded)}, '
+            f'this dataset has {tuple(classes)}. Train the teacher here '
+            '(leave out --teacher-ckpt) or give one trained on this dataset.')
+    init_default_scope('mmdet')
+    teacher = MODELS.build(Config.fromfile(config).model)
+    try:
+        check_teacher_shapes(teacher, state.get('state_dict', state), ckpt)
+    except ValueError as err:
+        raise DatasetError(str(err)) from err
+
+
+# --- the configs -----------------------------------------------------------
+def _dataset(info: Dict, classes, pipeline, test: bool) -> dict:
+    dataset = dict(
+        type='mmdet.CocoDataset',
+        data_root='',
+        ann_file=info['ann_file'],
+        data_prefix=dict(img=info['img_prefix']),
+        metainfo=dict(classes=classes),
+        pipeline=pipeline,
+        backend_args=None)
+    if test:
+        dataset['test_mode'] = True
+    else:
+        dataset['filter_cfg'] = dict(filter_empty_gt=True, min_size=4)
+    return dataset
+
+
+def derive_config(stage: str, args, data: Dict, teacher_ckpt: str) -> Config:
+    """The ``stage`` config (one of :data:`STAGES`) on this dataset: the
+    embedded config of ``--detector`` with the dataset, the class count,
+    the image scale, the schedule and the seed set."""
+    base = CONFIGS[stage].replace('retinanet', args.detector)
+    cfg = Config.fromfile(osp.join(REPO, base))
+    classes, n = data['classes'], len(data['classes'])
+    scale = (args.img_scale, args.img_scale)
+    train_pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadAnnotations', with_bbox=True),
+        dict(type='Resize', scale=scale, keep_ratio=True),
+        dict(type='RandomFlip', prob=0.5),
+        dict(type='PackDetInputs')
+    ]
+    test_pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='Resize', scale=scale, keep_ratio=True),
+        dict(type='LoadAnnotations', with_bbox=True),
+        dict(type='PackDetInputs', meta_keys=(
+            'img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+    ]
+    cfg.train_dataloader.batch_size = args.batch_size
+    cfg.train_dataloader.dataset = _dataset(data['train'], classes,
+                                            train_pipeline, False)
+    for loader in ('val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset = _dataset(data['val'], classes, test_pipeline,
+                                       True)
+    for evaluator in ('val_evaluator', 'test_evaluator'):
+        cfg[evaluator].ann_file = data['val']['ann_file']
+    iters = args.teacher_iters if stage == 'teacher' else args.iters
+    cfg.train_cfg.max_iters = cfg.train_cfg.val_interval = iters
+    cfg.randomness = dict(seed=args.seed)
+    if cfg.model.type == 'DetFpnTeacherDistill':
+        cfg.model.num_classes = n
+        cfg.model.architecture = set_num_classes(cfg.model.architecture, n)
+        cfg.model.teacher = set_num_classes(cfg.model.teacher, n)
+        cfg.model.teacher_ckpt = teacher_ckpt
+    else:
+        cfg.model = set_num_classes(cfg.model, n)
+    return Config({k: v for k, v in cfg.items() if k in RUNNER_KEYS})
+
+
+def write_configs(args, data: Dict, teacher_ckpt: str) -> Dict[str, str]:
+    """Write every stage's config into ``<work-dir>/configs``."""
+    out = osp.join(args.work_dir, 'configs')
+    os.makedirs(out, exist_ok=True)
+    paths = {}
+    for stage in STAGES:
+        paths[stage] = osp.join(out, f'{stage}.py')
+        derive_config(stage, args, data, teacher_ckpt).dump(paths[stage])
+    return paths
+
+
+# --- the run ---------------------------------------------------------------
+def train(stage: str, config: str, args) -> str:
+    work_dir = osp.join(args.work_dir, stage)
+    os.makedirs(work_dir, exist_ok=True)
+    run([sys.executable, 'tools/train.py', config, '--work-dir', work_dir] +
+        threads_args(args.threads), osp.join(work_dir, 'train.log'), TOOL)
+    return last_checkpoint(work_dir)
+
+
+def final_metrics(work_dir: str, prefix: str = '') -> dict:
+    """The COCO metrics of the last evaluation logged in ``work_dir``
+    (``prefix='teacher.'``: the teacher's, logged by MMRazor's
+    ``SingleTeacherDistillValLoop``); all 0 when mmdet's ``CocoMetric``
+    logged nothing (no box above the score threshold)."""
+    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                      'scalars.json')))
+    metrics = {}
+    for path in files[-1:]:
+        with open(path, encoding='utf-8') as f:
+            for line in f:
+                rec = json.loads(line)
+                if prefix + 'coco/bbox_mAP' in rec:
+                    metrics = {k[len(prefix):]: v for k, v in rec.items()
+                               if k.startswith(prefix + 'coco/')}
+    if not metrics:
+        log(f'{osp.basename(work_dir)}: no {prefix}detections above the '
+            'score threshold; AP = 0', TOOL)
+        metrics = {key: 0.0 for _, key in METRICS}
+    return metrics
+
+
+def labels(args) -> dict:
+    det = dict(retinanet='RetinaNet').get(args.detector, 'Faster R-CNN')
+    return dict(
+        teacher=f'Teacher {det} R-34 (FPN 128)',
+        student_alone='Student R-18 w32 alone',
+        sekd_student='Student R-18 w32 + SEKD',
+        pkd_student='Student R-18 w32 + PKD (MMRazor)')
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    os.chdir(REPO)
+    args.work_dir = osp.abspath(args.work_dir)
+    start = time.time()
+    try:
+        data = inspect_dataset(args)
+        teacher_ckpt = osp.abspath(args.teacher_ckpt) if args.teacher_ckpt \
+            else osp.join(args.work_dir, 'teacher',
+                          f'iter_{args.teacher_iters}.pth')
+        configs = write_configs(args, data, teacher_ckpt)
+        if args.teacher_ckpt:
+            check_teacher(configs['teacher'], teacher_ckpt, data['classes'])
+    except DatasetError as err:
+        raise SystemExit(f'[{TOOL}] {err}') from None
+    classes = data['classes']
+    log(f'{data["format"].upper()} dataset {data["root"]}: {len(classes)} '
+        f'classes {classes}; train {data["train"]["summary"]["num_images"]} '
+        f'images / {data["train"]["summary"]["num_boxes"]} boxes, val '
+        f'{data["val"]["summary"]["num_images"]} images', TOOL)
+    for split in ('train', 'val'):
+        for warning in box_warnings(data[split]['summary'], split):
+            log('WARNING ' + warning, TOOL)
+    log(f'configs written to {osp.dirname(configs["teacher"])}', TOOL)
+    if args.check_only:
+        return
+
+    ckpts, results = {}, {}
+    if args.teacher_ckpt:
+        log(f'[1/4] using teacher {teacher_ckpt}', TOOL)
+        ckpts['teacher'] = teacher_ckpt
+    else:
+        log(f'[1/4] training the teacher ({args.teacher_iters} iterations)',
+            TOOL)
+        ckpts['teacher'] = train('teacher', configs['teacher'], args)
+    for i, (stage, what) in enumerate(
+        (('sekd_student', 'distilling the student with SEKD'),
+         ('pkd_student', 'distilling the student with MMRazor\'s PKD'),
+         ('student_alone', 'training the same student alone')), 2):
+        log(f'[{i}/4] {what} ({args.iters} iterations)', TOOL)
+        ckpts[stage] = train(stage, configs[stage], args)
+    for stage in STAGES[1:]:
+        results[stage] = final_metrics(osp.join(args.work_dir, stage))
+    results['teacher'] = final_metrics(
+        osp.join(args.work_dir, 'sekd_student'), 'teacher.')
+    minutes = (time.time() - start) / 60
+    report = (
+        f'# SEKD on {data["root"]}\n\n'
+        f'COCO bbox metrics (x100) on the val split '
+        f'({data["val"]["summary"]["num_images"]} images), {len(classes)} '
+        f'classes; {args.detector} teacher {args.teacher_iters} iterations, '
+        f'students {args.iters} iterations at {args.img_scale} px, seed '
+        f'{args.seed}; {minutes:.1f} min.\n\n'
+        f'{table(results, labels(args))}\n')
+    with open(osp.join(args.work_dir, 'results.md'), 'w',
+              encoding='utf-8') as f:
+        f.write(report)
+    with open(osp.join(args.work_dir, 'results.json'), 'w',
+              encoding='utf-8') as f:
+        json.dump(dict(results=results, classes=classes, configs=configs,
+                       checkpoints=ckpts, minutes=minutes), f, indent=2)
+    print('\n' + report, flush=True)
+    log(f'done in {minutes:.1f} min; everything is in {args.work_dir}', TOOL)
+
+
+if __name__ == '__main__':
+    main()
