@@ -181,7 +181,38 @@ def test_end_to_end(layout, detector, classes, tmp_path):
         capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert (tmp_path / 'rerun' / 'iter_2.pth').exists()
+    if layout == 'coco':
+        readme_plain_config(root, classes, results['checkpoints']['teacher'],
+                            tmp_path)
     assert folder_hash(root) == before
+
+
+def readme_plain_config(root, classes, teacher, tmp_path):
+    """The README's plain-config route ("Your own dataset"), pointed at
+    this dataset and teacher, trains through tools/train.py."""
+    with open(osp.join(REPO, 'README.md'), encoding='utf-8') as f:
+        readme = f.read()
+    block = readme.split('**The plain-config route**')[1]
+    block = block.split('```python\n')[1].split('```')[0]
+    for old, new in [
+        ("'../configs/", repr(osp.join(REPO, 'configs')).rstrip("'") + '/'),
+        ("('person', 'bicycle')", repr(tuple(classes))),
+        ('data/my_dataset/', root + '/'),
+        ('/abs/path/to/teacher/iter_1500.pth', teacher),
+        ('max_iters=3000, val_interval=1000', 'max_iters=2, val_interval=2'),
+    ]:
+        assert old in block, old
+        block = block.replace(old, new)
+    config = tmp_path / 'sekd_my_dataset.py'
+    config.write_text(block)
+    proc = subprocess.run(
+        [PY, 'tools/train.py', str(config), '--work-dir',
+         str(tmp_path / 'plain'), '--threads', '1'], cwd=REPO,
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'TeacherCheckHook: teacher weights match' in proc.stdout + \
+        proc.stderr
+    assert (tmp_path / 'plain' / 'iter_2.pth').exists()
 
 
 def _coco_bad(root, problem):
