@@ -6,6 +6,9 @@ _base_ = [
     '../_base_/distill/sekd_embedded.py',
 ]
 
+# relative to the directory you run from (the repository root when you follow
+# the command above); set an absolute path, or --cfg-options
+# model.teacher_ckpt=PATH, otherwise.
 teacher_ckpt = 'work_dirs/faster-rcnn_r34_synthetic-voc/iter_600.pth'
 
 model = dict(
