@@ -32,7 +32,9 @@ class ToyData(Dataset):
         return dict(inputs=x, labels=x.sum())
 
 
-def make_runner(work_dir, max_iters, resume=False):
+def make_runner(work_dir, max_iters, resume=False, **kwargs):
+    """A real Runner on the toy model and data (``kwargs``: more of the
+    Runner's arguments)."""
     return Runner(
         model=ToyModel(),
         work_dir=str(work_dir),
@@ -49,7 +51,8 @@ def make_runner(work_dir, max_iters, resume=False):
             logger=dict(type='LoggerHook', interval=1)),
         resume=resume,
         experiment_name=f'ckpt_{max_iters}_{resume}',
-        default_scope='mmengine')
+        default_scope='mmengine',
+        **kwargs)
 
 
 def test_runner_checkpoint_load_and_resume(tmp_path):

@@ -7,10 +7,10 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.registry import DefaultScope
-from mmengine.runner import Runner
 from mmrazor.registry import MODELS
-from test_runner_checkpoint import ToyData, ToyModel
+from test_runner_checkpoint import make_runner
 
 from sekd_mm.engine import RelativeMultiStepLR
 from sekd_mm.models.algorithms import set_num_classes
@@ -22,35 +22,20 @@ SCHEDULE = Config.fromfile(
 
 def lrs_of_run(tmp_path, max_iters):
     """The lr of every iteration of a real runner on the embedded
-    schedule's param_scheduler (warm-up left out)."""
-    seen = []
+    schedule's step scheduler (warm-up left out; base lr 0.1)."""
 
-    class Record(ToyModel):
+    class RecordLR(Hook):
 
-        def forward(self, inputs, labels, mode='tensor'):
-            if mode == 'loss':
-                seen.append(optim.param_groups[0]['lr'])
-            return super().forward(inputs, labels, mode)
+        def __init__(self):
+            self.lrs = []
 
-    runner = Runner(
-        model=Record(),
-        work_dir=str(tmp_path),
-        train_dataloader=dict(
-            dataset=ToyData(),
-            sampler=dict(type='InfiniteSampler', shuffle=False),
-            batch_size=2,
-            num_workers=0),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=1.0)),
-        param_scheduler=[SCHEDULE.param_scheduler[1]],
-        train_cfg=dict(by_epoch=False, max_iters=max_iters),
-        default_hooks=dict(checkpoint=dict(
-            type='CheckpointHook', interval=1000, by_epoch=False)),
-        experiment_name=f'lr_{max_iters}',
-        default_scope='mmengine')
-    optim = runner.optim_wrapper = runner.build_optim_wrapper(
-        runner.optim_wrapper)
-    runner.train()
-    return seen
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            self.lrs.append(runner.optim_wrapper.get_lr()['lr'][0])
+
+    record = RecordLR()
+    make_runner(tmp_path, max_iters, param_scheduler=[
+        SCHEDULE.param_scheduler[1]], custom_hooks=[record]).train()
+    return record.lrs
 
 
 @pytest.mark.parametrize('max_iters', [8, 20])
@@ -58,7 +43,7 @@ def test_lr_steps_follow_max_iters(max_iters, tmp_path):
     lrs = lrs_of_run(tmp_path, max_iters)
     assert len(lrs) == max_iters
     first, second = int(max_iters * 0.75), int(max_iters * 0.9)
-    expected = [1.0 if i < first else 0.1 if i < second else 0.01
+    expected = [0.1 if i < first else 0.01 if i < second else 0.001
                 for i in range(max_iters)]
     assert lrs == pytest.approx(expected)
 

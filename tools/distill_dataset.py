@@ -45,8 +45,8 @@ import sys
 import time
 from typing import Dict, Optional, Tuple
 
-from main_job import (CONFIGS, METRICS, last_checkpoint, log, run, table,
-                      threads_args)
+from main_job import (CONFIGS, last_checkpoint, log, run, table, threads_args,
+                      write_report, zero_if_empty)
 from mmengine.config import Config
 
 from sekd_mm.datasets import (DatasetError, box_warnings, check_coco,
@@ -298,11 +298,7 @@ def final_metrics(work_dir: str, prefix: str = '') -> dict:
                 if prefix + 'coco/bbox_mAP' in rec:
                     metrics = {k[len(prefix):]: v for k, v in rec.items()
                                if k.startswith(prefix + 'coco/')}
-    if not metrics:
-        log(f'{osp.basename(work_dir)}: no {prefix}detections above the '
-            'score threshold; AP = 0', TOOL)
-        metrics = {key: 0.0 for _, key in METRICS}
-    return metrics
+    return zero_if_empty(metrics, prefix + osp.basename(work_dir), TOOL)
 
 
 def labels(args) -> dict:
@@ -368,13 +364,8 @@ def main(argv=None) -> None:
         f'students {args.iters} iterations at {args.img_scale} px, seed '
         f'{args.seed}; {minutes:.1f} min.\n\n'
         f'{table(results, labels(args))}\n')
-    with open(osp.join(args.work_dir, 'results.md'), 'w',
-              encoding='utf-8') as f:
-        f.write(report)
-    with open(osp.join(args.work_dir, 'results.json'), 'w',
-              encoding='utf-8') as f:
-        json.dump(dict(results=results, classes=classes, configs=configs,
-                       checkpoints=ckpts, minutes=minutes), f, indent=2)
+    write_report(args.work_dir, report, results=results, classes=classes,
+                 configs=configs, checkpoints=ckpts, minutes=minutes)
     print('\n' + report, flush=True)
     log(f'done in {minutes:.1f} min; everything is in {args.work_dir}', TOOL)
 

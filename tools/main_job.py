@@ -150,13 +150,16 @@ def test_metrics(config: str, ckpt: str, work_dir: str, options=(),
     ] + threads_args(threads) + cfg_args(list(options))
     run(cmd, osp.join(work_dir, 'test.log'), tool)
     with open(out, encoding='utf-8') as f:
-        metrics = json.load(f)
-    if not metrics:
-        # mmdet's CocoMetric returns nothing when no box passes score_thr
-        log(f'{osp.basename(work_dir)}: no detections above the score '
-            'threshold; AP = 0', tool)
-        metrics = {key: 0.0 for _, key in METRICS}
-    return metrics
+        return zero_if_empty(json.load(f), osp.basename(work_dir), tool)
+
+
+def zero_if_empty(metrics: dict, name: str, tool: str = 'main_job') -> dict:
+    """``metrics``, or every COCO metric at 0 when there are none: mmdet's
+    CocoMetric returns nothing when no box passes the score threshold."""
+    if metrics:
+        return metrics
+    log(f'{name}: no detections above the score threshold; AP = 0', tool)
+    return {key: 0.0 for _, key in METRICS}
 
 
 def threads_args(threads) -> list:
@@ -186,6 +189,16 @@ def table(results: dict, labels: dict = LABELS) -> str:
             deltas.append('n/a' if min(a, b) < 0 else f'{100 * (b - a):+.1f}')
         rows.append(f'| {label} - alone | ' + ' | '.join(deltas) + ' |')
     return '\n'.join(rows)
+
+
+def write_report(work_dir: str, report: str, **fields) -> None:
+    """``results.md`` (the report) and ``results.json`` (``fields``) in
+    ``work_dir``."""
+    with open(osp.join(work_dir, 'results.md'), 'w', encoding='utf-8') as f:
+        f.write(report)
+    with open(osp.join(work_dir, 'results.json'), 'w',
+              encoding='utf-8') as f:
+        json.dump(fields, f, indent=2)
 
 
 def main(argv=None):
@@ -225,14 +238,8 @@ def main(argv=None):
               f'students {args.student_iters} iterations at '
               f'{args.img_scale} px; {minutes:.1f} min on this machine.\n\n'
               f'{text}\n')
-    with open(osp.join(args.work_dir, 'results.md'), 'w',
-              encoding='utf-8') as f:
-        f.write(report)
-    with open(osp.join(args.work_dir, 'results.json'), 'w',
-              encoding='utf-8') as f:
-        json.dump(
-            dict(results=results, seed=args.seed, minutes=minutes), f,
-            indent=2)
+    write_report(args.work_dir, report, results=results, seed=args.seed,
+                 minutes=minutes)
     print('\n' + report, flush=True)
     log(f'done in {minutes:.1f} min; everything is in {args.work_dir}')
 
