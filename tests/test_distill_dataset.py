@@ -289,6 +289,16 @@ def test_voc_without_imagesets_stops(tmp_path):
     assert folder_hash(root) == before
 
 
+def test_teacher_of_another_detector_stops(tmp_path):
+    root = make_coco(str(tmp_path / 'data'))
+    torch.save(dict(state_dict={'backbone.conv1.weight': torch.zeros(1)}),
+               tmp_path / 'other.pth')
+    error = tool_in_process('--data-root', root, '--work-dir',
+                            str(tmp_path / 'w'), '--teacher-ckpt',
+                            str(tmp_path / 'other.pth'), *SMALL_RUN)
+    assert 'does not hold the weights of the teacher.py teacher' in error
+
+
 @pytest.mark.parametrize('meta', [True, False])
 def test_teacher_of_another_class_count_stops(meta, tmp_path):
     """A 5-class teacher for a 1-class dataset: named by its recorded

@@ -197,8 +197,18 @@ def check_teacher(config: str, ckpt: str, classes: Tuple[str, ...]) -> None:
             '(leave out --teacher-ckpt) or give one trained on this dataset.')
     init_default_scope('mmdet')
     teacher = MODELS.build(Config.fromfile(config).model)
+    weights = state.get('state_dict', state)
+    own = set(teacher.state_dict())
+    if own != set(weights):
+        raise DatasetError(
+            f'--teacher-ckpt {ckpt} does not hold the weights of the '
+            f'{osp.basename(config)} teacher ({len(own - set(weights))} '
+            f'missing, {len(set(weights) - own)} unexpected keys): give a '
+            'checkpoint of that detector trained by this tool or '
+            'tools/train.py (a distillation checkpoint: export its student '
+            'with tools/export_student.py first).')
     try:
-        check_teacher_shapes(teacher, state.get('state_dict', state), ckpt)
+        check_teacher_shapes(teacher, weights, ckpt)
     except ValueError as err:
         raise DatasetError(str(err)) from err
 
