@@ -1,6 +1,11 @@
 # Teacher and student RetinaNets for the embedded 128 px dataset, trained
 # from scratch (no pretrained weights: nothing is downloaded). FPN levels
 # P2-P6 (strides 4-64) so that 6-100 px objects spread over all levels.
+# Class count (5 here): a config built on these sets it once, with
+# `model.bbox_head.num_classes=N` for a plain detector or `model.num_classes=N`
+# for a distillation (DetFpnTeacherDistill sets the student and the
+# teacher). `teacher_model`/`student_model` are copied into `model` when a
+# config is read, so overriding them in a derived config changes nothing.
 det_data_preprocessor = dict(
     type='mmdet.DetDataPreprocessor',
     mean=[123.675, 116.28, 103.53],
