@@ -1,9 +1,9 @@
 # Teacher and student Faster R-CNNs for the embedded 128 px dataset, trained
 # from scratch. FPN P2-P6, RPN anchors from 16 px.
 # Class count (5 here): a config built on these sets it once, with
-# `model.roi_head.bbox_head.num_classes=N` for a plain detector or `model.num_classes=N`
-# for a distillation (DetFpnTeacherDistill sets the student and the
-# teacher). `teacher_model`/`student_model` are copied into `model` when a
+# `model.roi_head.bbox_head.num_classes=N` for a plain detector or
+# `model.num_classes=N` for a distillation (DetFpnTeacherDistill sets the
+# student and the teacher). `teacher_model`/`student_model` are copied into `model` when a
 # config is read, so overriding them in a derived config changes nothing.
 det_data_preprocessor = dict(
     type='mmdet.DetDataPreprocessor',
