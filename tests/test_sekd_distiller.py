@@ -164,6 +164,7 @@ def test_sekd_combines_with_configurable_distiller_losses():
      "Unknown SEKD level 'p8'"),
     (dict(k=256), {}, 'k <= 255'),
     (dict(alpha=-1.0), {}, 'alpha must be a number >= 0'),
+    (dict(gamma=float('inf')), {}, 'gamma must be a number >= 0, finite'),
     (dict(level_weights=dict(p9=1.0)), {}, "unknown level"),
     (dict(lambda_v=1.0), {}, 'Unknown SEKD option'),
     (dict(mode='exact'), {}, 'mode must be one of'),

@@ -1,6 +1,7 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """SEKD distiller: multi-level CRG distillation on recorded feature maps."""
 import difflib
+import math
 from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -310,9 +311,9 @@ def _parse_levels(
 
 
 def _check_weight(name: str, weight: float) -> None:
-    if not isinstance(weight, (int, float)) or weight < 0:
+    if not isinstance(weight, (int, float)) or not 0 <= weight < math.inf:
         raise ValueError(f'SEKD weight {name} must be a number >= 0, '
-                         f'got {weight!r}')
+                         f'finite, got {weight!r}')
 
 
 def _initialize_recorders(manager: RecorderManager, model: nn.Module,
