@@ -174,6 +174,9 @@ def test_end_to_end(layout, detector, classes, tmp_path):
         for loader in ('train_dataloader', 'val_dataloader'):
             assert tuple(cfg[loader].dataset.metainfo.classes) == \
                 tuple(results['classes'])
+    assert folder_hash(root) == before
+    if layout == 'voc':
+        return  # the COCO case reruns a derived config and the README's
     # a derived config reruns through tools/train.py unchanged
     rerun = subprocess.run(
         [PY, 'tools/train.py', str(work / 'configs' / 'sekd_student.py'),
@@ -181,9 +184,8 @@ def test_end_to_end(layout, detector, classes, tmp_path):
         capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert (tmp_path / 'rerun' / 'iter_2.pth').exists()
-    if layout == 'coco':
-        readme_plain_config(root, classes, results['checkpoints']['teacher'],
-                            tmp_path)
+    readme_plain_config(root, classes, results['checkpoints']['teacher'],
+                        tmp_path)
     assert folder_hash(root) == before
 
 
