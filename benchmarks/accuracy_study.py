@@ -133,7 +133,12 @@ class Run:
             return None
         with open(self.result_file, encoding='utf-8') as f:
             result = json.load(f)
-        return result if result.get('args') == self.args else None
+        if result.get('args') != self.args:
+            return None
+        # what the logs give is read again (a fix of read_scalars applies
+        # to runs that finished before it)
+        result.update(read_scalars(self.work_dir))
+        return result
 
     def launch(self, threads: int) -> None:
         os.makedirs(self.work_dir, exist_ok=True)
@@ -184,8 +189,9 @@ def read_scalars(work_dir: str) -> dict:
         metrics = {key: 0.0 for _, key in METRICS}
     first = train[0] if train else {}
     distill = sum(v for k, v in first.items() if k.startswith('distill.'))
+    # the detector's losses only (Faster R-CNN also logs `acc`, in %)
     task = sum(v for k, v in first.items()
-               if k.startswith(('student.', 'loss_')))
+               if k.startswith(('student.', 'loss_')) and 'loss' in k)
     times = [rec['time'] for rec in train[1:]] or [0.0]
     return dict(metrics=metrics, sec_per_iter=statistics.mean(times),
                 distill_over_task=distill / task if task else 0.0)

@@ -95,6 +95,25 @@ def test_select_names_the_valid_methods():
         methods.select(['fgd'])
 
 
+def test_read_scalars_start_ratio_counts_losses_only(tmp_path):
+    """Faster R-CNN logs `student.acc` (a percentage): not a loss."""
+    logs = tmp_path / '20260101_000000' / 'vis_data'
+    logs.mkdir(parents=True)
+    rows = [
+        {'loss': 21.0, 'student.loss_cls': 1.0, 'student.acc': 90.6,
+         'student.loss_bbox': 1.0, 'distill.loss_sekd_v_p2': 19.0,
+         'time': 1.0, 'iter': 1},
+        {'loss': 5.0, 'student.loss_cls': 1.0, 'time': 2.0, 'iter': 2},
+        {'coco/bbox_mAP': 0.25, 'iter': 2},
+    ]
+    (logs / 'scalars.json').write_text(
+        '\n'.join(json.dumps(r) for r in rows) + '\n')
+    res = accuracy_study.read_scalars(str(tmp_path))
+    assert res['distill_over_task'] == pytest.approx(19.0 / 2.0)
+    assert res['metrics'] == {'coco/bbox_mAP': 0.25}
+    assert res['sec_per_iter'] == 2.0
+
+
 def test_report_paired_deltas(tmp_path):
     args = accuracy_study.parse_args(
         ['--seeds', '0', '1', '--work-dir', str(tmp_path)])
