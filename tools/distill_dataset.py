@@ -162,9 +162,9 @@ def inspect_dataset(args) -> Dict:
     else:
         data_dir = osp.join(osp.abspath(args.work_dir), 'data')
         classes = voc_classes(root, voc_ids(root, args.train_split))
+        os.makedirs(data_dir, exist_ok=True)
         for split, name in (('train', args.train_split),
                             ('val', args.val_split)):
-            os.makedirs(data_dir, exist_ok=True)
             ann = voc_to_coco(root, name, classes,
                               osp.join(data_dir, f'voc_{name}.json'))
             summary = check_coco(ann, root, classes)

@@ -134,23 +134,18 @@ def train(name: str, args, extra=()) -> str:
 
 
 def evaluate(name: str, ckpt: str, args) -> dict:
-    return test_metrics(CONFIGS[name], ckpt, osp.join(args.work_dir, name),
-                        common_options(args), threads=args.threads)
-
-
-def test_metrics(config: str, ckpt: str, work_dir: str, options=(),
-                 tool: str = 'main_job', threads=None) -> dict:
-    """COCO metrics of ``ckpt`` from ``tools/test.py`` (output in
-    ``work_dir``); all 0 when no box passes the score threshold."""
+    """COCO metrics of ``ckpt`` from ``tools/test.py``; all 0 when no box
+    passes the score threshold."""
+    work_dir = osp.join(args.work_dir, name)
     os.makedirs(work_dir, exist_ok=True)  # a given teacher was not trained
     out = osp.join(work_dir, 'metrics.json')
     cmd = [
-        sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
+        sys.executable, 'tools/test.py', CONFIGS[name], ckpt, '--work-dir',
         osp.join(work_dir, 'test'), '--metrics-out', out
-    ] + threads_args(threads) + cfg_args(list(options))
-    run(cmd, osp.join(work_dir, 'test.log'), tool)
+    ] + threads_args(args.threads) + cfg_args(common_options(args))
+    run(cmd, osp.join(work_dir, 'test.log'))
     with open(out, encoding='utf-8') as f:
-        return zero_if_empty(json.load(f), osp.basename(work_dir), tool)
+        return zero_if_empty(json.load(f), name)
 
 
 def zero_if_empty(metrics: dict, name: str, tool: str = 'main_job') -> dict:

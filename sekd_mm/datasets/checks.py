@@ -6,6 +6,7 @@ the checks only read it, and :func:`voc_to_coco` writes its COCO json where
 it is told (the tool's work dir).
 """
 import json
+import os
 import os.path as osp
 import xml.etree.ElementTree as ET
 from typing import Dict, List, Optional, Sequence
@@ -148,7 +149,6 @@ def voc_ids(root: str, split: str) -> List[str]:
 
 
 def _splits(main: str) -> List[str]:
-    import os
     return sorted(f[:-4] for f in os.listdir(main) if f.endswith('.txt'))
 
 
