@@ -174,6 +174,19 @@ def test_tune_split_reads_another_val_set():
     assert 'seed' not in cfg.train_dataloader.dataset.synthetic
 
 
+def test_long_regime_trains_students_4x_longer():
+    parse = accuracy_study.parse_args
+    short, long = parse([]), parse(['--regime', 'long'])
+    assert (short.student_iters, long.student_iters) == (300, 1200)
+    assert long.teacher_iters == short.teacher_iters  # same cached teacher
+    assert parse(['--regime', 'long', '--preset', 'large']).student_iters \
+        == 6000
+    assert parse(['--regime', 'long', '--student-iters', '7']) \
+        .student_iters == 7
+    with pytest.raises(SystemExit):
+        parse(['--regime', 'medium'])
+
+
 def test_study_tunes_then_reports_and_caches(data_root, tmp_path):
     work = tmp_path / 'study'
     common = [PY, 'benchmarks/accuracy_study.py', '--work-dir', str(work),
