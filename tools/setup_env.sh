@@ -41,6 +41,8 @@ EXTRA=(
   "numpy>=1.23,<2"
   "pycocotools>=2.0.7"
   "pytest>=7"
+  # the test command runs the suite on 2 workers (tools/run_tests.sh)
+  "pytest-xdist>=3.5"
   "ruff==0.8.4"
   "isort==5.13.2"
   "ninja"
