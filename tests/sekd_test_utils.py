@@ -45,8 +45,9 @@ def fpn_recorders() -> dict:
 
 
 def sekd_algorithm(student: dict, teacher: dict, sekd: Optional[dict] = None,
-                   **distiller_kwargs):
-    """``FpnTeacherDistill`` with ``SEKDDistiller`` on all 5 FPN levels."""
+                   algorithm: str = 'FpnTeacherDistill', **distiller_kwargs):
+    """``algorithm`` (MMRazor's ``FpnTeacherDistill`` or our
+    ``DetFpnTeacherDistill``) with ``SEKDDistiller`` on all 5 FPN levels."""
     spec = dict(levels=('p3', 'p4', 'p5', 'p6', 'p7'), k=4)
     spec.update(sekd or {})
     distiller = dict(
@@ -57,7 +58,7 @@ def sekd_algorithm(student: dict, teacher: dict, sekd: Optional[dict] = None,
     distiller.update(distiller_kwargs)
     return build_model(
         dict(
-            type='FpnTeacherDistill',
+            type=algorithm,
             architecture=student,
             teacher=teacher,
             distiller=distiller,

@@ -6,18 +6,44 @@ import torch
 import torch.nn.functional as F
 
 from sekd_mm.models import CRGEdgeLoss, CRGSpectralLoss, CRGVertexLoss
-from sekd_mm.models.utils import Spectrum, batch_teacher_spectra
+from sekd_mm.models.utils import Spectrum, batch_teacher_spectra, box_attention
 from sekd_mm.models.utils import crg as crg_module
+
+#: Stride of the made-up input image over the test maps (attention='gt').
+STRIDE = 8
+
+
+def _with_boxes(cls):
+    """``cls`` with ``attention='gt'`` fed with two fixed boxes per image,
+    as ``SEKDDistiller`` feeds it from the batch."""
+
+    class WithBoxes(cls):
+
+        def __init__(self, **kwargs):
+            super().__init__(attention='gt', **kwargs)
+
+        def make_pair(self, preds_S, preds_T, gt_spatial=None):
+            b, _, h, w = preds_T.shape
+            boxes = [torch.tensor([[0., 0., 24., 16.], [9., 9., 41., 30.]])
+                     ] * b
+            spatial = box_attention(boxes, (STRIDE * h, STRIDE * w), (h, w))
+            return super().make_pair(preds_S, preds_T, spatial)
+
+    return WithBoxes
+
 
 LOSSES = {
     'vertex': lambda: CRGVertexLoss(),
     'vertex_raw': lambda: CRGVertexLoss(vertex='raw'),
     'vertex_softmax': lambda: CRGVertexLoss(vertex='softmax'),
     'vertex_both': lambda: CRGVertexLoss(attention='both'),
+    'vertex_gt': lambda: _with_boxes(CRGVertexLoss)(),
     'edge': lambda: CRGEdgeLoss(),
     'edge_cosine': lambda: CRGEdgeLoss(center_edges=False),
     'edge_both': lambda: CRGEdgeLoss(attention='both'),
     'edge_batch': lambda: CRGEdgeLoss(graph='batch'),
+    'edge_gt': lambda: _with_boxes(CRGEdgeLoss)(),
+    'spectral_gt': lambda: _with_boxes(CRGSpectralLoss)(k=3),
     'spectral_batch': lambda: CRGSpectralLoss(k=3, graph='batch'),
     'spectral': lambda: CRGSpectralLoss(k=3),
     'spectral_groups': lambda: CRGSpectralLoss(k=4, groups=2),
@@ -260,6 +286,47 @@ def test_both_attention_averages_teacher_and_student():
                                0.5 * (a_s_t + a_s_s))
     torch.testing.assert_close(pair.attention.channel,
                                0.5 * (a_c_t + a_c_s))
+
+
+def test_box_attention_is_fgd_style():
+    """A 2 x 2-cell box and a 1 x 1-cell box on a 4 x 4 map (stride 8):
+    each object gets the same foreground total (1 / area per cell, the
+    smallest box where they overlap), the 11 background cells share 1, and
+    the map is scaled to mean 1."""
+    boxes = [torch.tensor([[0., 0., 16., 16.], [17., 17., 23., 23.]]),
+             torch.zeros(0, 4)]
+    att = box_attention(boxes, (32, 32), (4, 4), fg_weight=2.0)
+    m = torch.full((4, 4), 1 / 11)
+    m[:2, :2] = 2 * 0.25
+    m[2, 2] = 2 * 1.0
+    torch.testing.assert_close(att[0], 16 * m / m.sum())
+    # no boxes: uniform; every image has mean 1
+    torch.testing.assert_close(att[1], torch.ones(4, 4))
+    torch.testing.assert_close(att.mean((1, 2)), torch.ones(2))
+    # a box smaller than a cell still covers one cell on a coarse level,
+    # and a box over the padding is clipped to the map
+    att = box_attention([torch.tensor([[30., 30., 31., 31.]])], (32, 32),
+                        (1, 1))
+    torch.testing.assert_close(att, torch.ones(1, 1, 1))
+    att = box_attention([torch.tensor([[24., 24., 64., 64.]])], (32, 32),
+                        (4, 4), fg_weight=1.0)
+    assert att[0, 3, 3] == att.max() and (att[0, :3] < 1).all()
+
+
+def test_gt_attention_weights_the_vertex_loss_by_the_boxes():
+    s, t = maps(h=4, w=4)
+    boxes = [torch.tensor([[0., 0., 16., 16.]])] * 2
+    spatial = box_attention(boxes, (32, 32), (4, 4))
+    loss_fn = CRGVertexLoss(attention='gt', channel_attention=False)
+    value = loss_fn.compute(loss_fn.make_pair(s, t, spatial))
+    err = (_reference_standardize(s) - _reference_standardize(t))**2
+    ref = (spatial[:, None].double() * err).mean()
+    torch.testing.assert_close(value.double(), ref, rtol=1e-5, atol=1e-8)
+    # alone (no distiller to pass the boxes) it names the fix
+    with pytest.raises(ValueError, match='DetFpnTeacherDistill'):
+        loss_fn(s, t)
+    with pytest.raises(ValueError, match='gt_spatial must be'):
+        loss_fn.make_pair(s, t, spatial[:, :2])
 
 
 def _reference_adjacency(x, a_s, center=True):

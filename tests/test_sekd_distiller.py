@@ -4,9 +4,11 @@ import copy
 
 import pytest
 import torch
+from mmengine.logging import MessageHub
 from sekd_test_utils import (build_model, demo_batch, detector_cfg,
                              fpn_recorders, sekd_algorithm)
 
+from sekd_mm.models.distillers import sekd_distiller as sekd_distiller_module
 from sekd_mm.models.utils import crg as crg_module
 
 LEVELS = ('p3', 'p4', 'p5', 'p6', 'p7')
@@ -157,6 +159,59 @@ def test_sekd_combines_with_configurable_distiller_losses():
     assert 'distill.loss_sekd_e_p3' in losses
 
 
+def test_gt_attention_takes_the_boxes_of_the_batch(monkeypatch):
+    """attention='gt': DetFpnTeacherDistill hands the batch's boxes to the
+    distiller, which builds each level's box attention from them."""
+    torch.manual_seed(0)
+    spec = dict(attention='gt', spatial_attention=True)
+    algo = sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),
+                          sekd=spec, algorithm='DetFpnTeacherDistill')
+    batch = demo_batch(algo, size=64)
+    calls = []
+    real = sekd_distiller_module.box_attention
+
+    def spy(boxes, input_hw, feat_hw, fg_weight, dtype):
+        calls.append((boxes, input_hw, feat_hw, fg_weight))
+        return real(boxes, input_hw, feat_hw, fg_weight, dtype)
+
+    monkeypatch.setattr(sekd_distiller_module, 'box_attention', spy)
+    losses = algo(**batch, mode='loss')
+    assert [c[2] for c in calls] == [(8, 8), (4, 4), (2, 2), (1, 1), (1, 1)]
+    boxes, input_hw, _, fg_weight = calls[0]
+    assert input_hw == (64, 64) and fg_weight == 2.0
+    for got, sample in zip(boxes, batch['data_samples']):
+        torch.testing.assert_close(got, sample.gt_instances.bboxes)
+    gt_v = losses['distill.loss_sekd_v_p3']
+    assert torch.isfinite(gt_v) and gt_v > 0
+    algo.distiller.sekd_losses['v'].spatial_attention = False
+    uniform = algo(**batch, mode='loss')['distill.loss_sekd_v_p3']
+    assert not torch.allclose(gt_v, uniform)
+
+
+def test_gt_attention_without_the_boxes_names_the_fix():
+    algo = sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),
+                          sekd=dict(attention='gt', spatial_attention=True))
+    with pytest.raises(RuntimeError, match='DetFpnTeacherDistill'):
+        algo(**demo_batch(algo), mode='loss')
+
+
+def test_warmup_ramps_the_sekd_weights_linearly():
+    torch.manual_seed(0)
+    algo = sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),
+                          sekd=dict(warmup_iters=10))
+    batch = demo_batch(algo)
+    hub = MessageHub.get_instance('test_sekd_warmup')
+    sekd = {}
+    for it in (0, 4, 9, 50):
+        hub.update_info('iter', it)
+        assert MessageHub.get_current_instance().get_info('iter') == it
+        losses = algo(**batch, mode='loss')
+        sekd[it] = {k: v for k, v in losses.items() if 'loss_sekd_' in k}
+    for key, full in sekd[50].items():
+        for it, ramp in ((0, 0.1), (4, 0.5), (9, 1.0)):
+            torch.testing.assert_close(sekd[it][key], ramp * full)
+
+
 # --- build-time validation ------------------------------------------------
 @pytest.mark.parametrize('sekd,kwargs,match', [
     (dict(student_recorder='neck_out'), {}, "recorder 'neck_out' is not"),
@@ -168,6 +223,10 @@ def test_sekd_combines_with_configurable_distiller_losses():
     (dict(level_weights=dict(p9=1.0)), {}, "unknown level"),
     (dict(lambda_v=1.0), {}, 'Unknown SEKD option'),
     (dict(mode='exact'), {}, 'mode must be one of'),
+    (dict(attention='boxes'), {}, 'attention must be one of'),
+    (dict(gt_fg_weight=0.0), {}, 'gt_fg_weight must be > 0'),
+    (dict(warmup_iters=-5), {}, 'warmup_iters must be an int >= 0'),
+    (dict(warmup_iters=2.5), {}, 'warmup_iters must be an int >= 0'),
     (dict(), dict(student_recorders=dict(fpn=dict(
         type='ModuleOutputs', source='nek'))), "Did you mean \\['neck'"),
 ])

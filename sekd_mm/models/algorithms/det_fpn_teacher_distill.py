@@ -4,8 +4,11 @@ import copy
 from typing import Dict, List, Optional, Union
 
 from mmengine.model import BaseModel
+from mmengine.structures import BaseDataElement
 from mmrazor.models.algorithms import FpnTeacherDistill
+from mmrazor.models.algorithms.base import LossResults
 from mmrazor.registry import MODELS
+from torch import Tensor
 
 
 @MODELS.register_module()
@@ -24,8 +27,12 @@ class DetFpnTeacherDistill(FpnTeacherDistill):
         # or: --cfg-options model.num_classes=1
 
     Every ``num_classes`` key found in either model dict is replaced;
-    ``None`` (the default) leaves both models as configured. Everything
-    else is MMRazor's ``FpnTeacherDistill``.
+    ``None`` (the default) leaves both models as configured.
+
+    Before each training step it hands the batch to the distiller's
+    ``set_batch`` when the distiller has one (``SEKDDistiller`` takes the
+    ground-truth boxes from it for ``attention='gt'``). Everything else is
+    MMRazor's ``FpnTeacherDistill``.
 
     Args:
         architecture (dict): The student's config.
@@ -52,6 +59,18 @@ class DetFpnTeacherDistill(FpnTeacherDistill):
         self.num_classes = num_classes
         super().__init__(architecture=architecture, teacher=teacher,
                          **kwargs)
+
+
+    def loss(self,
+             batch_inputs: Tensor,
+             data_samples: Optional[List[BaseDataElement]] = None
+             ) -> LossResults:
+        """``FpnTeacherDistill.loss`` after giving the distiller the batch
+        (``set_batch(batch_inputs, data_samples)``)."""
+        set_batch = getattr(self.distiller, 'set_batch', None)
+        if set_batch is not None:
+            set_batch(batch_inputs, data_samples)
+        return super().loss(batch_inputs, data_samples)
 
 
 def set_num_classes(model: Union[BaseModel, Dict], num_classes: int,

@@ -2,9 +2,10 @@
 """SEKD distiller: multi-level CRG distillation on recorded feature maps."""
 import difflib
 import math
-from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
+from mmengine.logging import MessageHub
 from mmrazor.models.algorithms.base import LossResults
 from mmrazor.models.distillers import ConfigurableDistiller
 from mmrazor.models.task_modules import RecorderManager
@@ -12,7 +13,8 @@ from mmrazor.registry import MODELS
 from torch import Tensor, nn
 
 from ..losses import CRGEdgeLoss, CRGSpectralLoss, CRGVertexLoss
-from ..utils import batch_teacher_spectra
+from ..utils import CRGPair, batch_teacher_spectra, box_attention
+from ..utils.crg import compute_dtype
 
 TERMS = ('v', 'e', 's')
 
@@ -67,6 +69,14 @@ class SEKDDistiller(ConfigurableDistiller):
               ``vertex_tau`` (1.0), ``center_edges`` (True), ``graph``
               (``'batch'``): see the losses
               and ``docs/method.md``.
+            - ``gt_fg_weight`` (float): with ``attention='gt'`` (spatial
+              attention from the ground-truth boxes, FGD-style; needs
+              ``DetFpnTeacherDistill``, which passes the boxes), the weight
+              of the foreground total against the background's
+              (:func:`~sekd_mm.models.utils.box_attention`). Default 2.0.
+            - ``warmup_iters`` (int): the SEKD weights ramp up linearly
+              over the first ``warmup_iters`` training iterations (read
+              from MMEngine's ``MessageHub``); 0 (default) means none.
             - ``check_finite`` (bool): raise ``FloatingPointError`` naming
               the term when a distillation loss (SEKD or any other of this
               distiller) is NaN/inf, before the optimizer step can corrupt
@@ -87,6 +97,8 @@ class SEKDDistiller(ConfigurableDistiller):
         level_weights = spec.pop('level_weights', None) or {}
         connectors = spec.pop('student_connectors', None)
         self.check_finite = spec.pop('check_finite', True)
+        self.gt_fg_weight = spec.pop('gt_fg_weight', 2.0)
+        self.warmup_iters = spec.pop('warmup_iters', 0)
         loss_args = dict(
             tau=spec.pop('tau', 0.5),
             # the tuned design: no attention (docs/method.md says why)
@@ -113,6 +125,14 @@ class SEKDDistiller(ConfigurableDistiller):
                              self.teacher_recorders, 'teacher')
         for name, weight in self.sekd_weights.items():
             _check_weight(dict(v='alpha', e='beta', s='gamma')[name], weight)
+        _check_weight('gt_fg_weight', self.gt_fg_weight)
+        if self.gt_fg_weight == 0:
+            raise ValueError('SEKD gt_fg_weight must be > 0 (the weight of '
+                             'the boxes against the background), got 0')
+        if isinstance(self.warmup_iters, bool) or not isinstance(
+                self.warmup_iters, int) or self.warmup_iters < 0:
+            raise ValueError('SEKD warmup_iters must be an int >= 0 (0: no '
+                             f'warm-up), got {self.warmup_iters!r}')
         unknown = set(level_weights) - set(self.sekd_levels)
         if unknown:
             raise ValueError(f'level_weights has unknown level(s) '
@@ -132,6 +152,27 @@ class SEKDDistiller(ConfigurableDistiller):
                 s=CRGSpectralLoss(**spectral_args, **loss_args)))
         self.sekd_connector_names = self._build_sekd_connectors(connectors)
         self._channels: Dict[str, Dict[str, Optional[int]]] = {}
+        self._gt: Optional[Tuple[Tuple[int, int], List[Tensor]]] = None
+
+    def set_batch(self, batch_inputs: Tensor,
+                  data_samples: Optional[Sequence] = None) -> None:
+        """Keep the ground-truth boxes of this step for ``attention='gt'``
+        (called by :class:`~sekd_mm.models.DetFpnTeacherDistill` before the
+        forward passes; a no-op for other attentions).
+
+        Args:
+            batch_inputs (Tensor): ``B x 3 x H x W`` padded batch.
+            data_samples (Sequence[DetDataSample]): with
+                ``gt_instances.bboxes`` (``N x 4``, ``x1 y1 x2 y2`` in input
+                pixels).
+        """
+        if self.sekd_losses['v'].attention != 'gt':
+            return
+        boxes = []
+        for sample in data_samples or []:
+            bboxes = sample.gt_instances.bboxes
+            boxes.append(getattr(bboxes, 'tensor', bboxes))
+        self._gt = (tuple(batch_inputs.shape[-2:]), boxes)
 
     # ------------------------------------------------------------------
     # build-time validation
@@ -249,8 +290,9 @@ class SEKDDistiller(ConfigurableDistiller):
         """
         # The three losses share their graph settings, so any of them
         # builds the pair all three read.
+        gt, self._gt = self._gt, None
         pairs = {
-            name: self.sekd_losses['v'].make_pair(*self.level_features(name))
+            name: self._make_pair(*self.level_features(name), gt)
             for name in self.sekd_levels
         }
         spectral = self.sekd_losses['s']
@@ -260,15 +302,43 @@ class SEKDDistiller(ConfigurableDistiller):
                 if self.sekd_level_weights[name] > 0
             ], spectral.k)
         losses = {}
+        ramp = self.warmup_factor()
         for name, pair in pairs.items():
             for term in TERMS:
                 weight = (self.sekd_weights[term] *
-                          self.sekd_level_weights[name])
+                          self.sekd_level_weights[name] * ramp)
                 if weight == 0:
                     continue
                 losses[f'loss_sekd_{term}_{name}'] = \
                     weight * self.sekd_losses[term].compute(pair)
         return losses
+
+    def _make_pair(self, feat_s: Tensor, feat_t: Tensor,
+                   gt: Optional[tuple]) -> CRGPair:
+        loss = self.sekd_losses['v']
+        if loss.attention != 'gt':
+            return loss.make_pair(feat_s, feat_t)
+        if gt is None or len(gt[1]) != feat_t.shape[0]:
+            raise RuntimeError(
+                "SEKD attention='gt' needs this step's ground-truth boxes: "
+                "use the algorithm type='DetFpnTeacherDistill' (it passes "
+                "them to the distiller) or set attention='teacher'.")
+        spatial = box_attention(gt[1], gt[0], tuple(feat_t.shape[-2:]),
+                                self.gt_fg_weight,
+                                compute_dtype(feat_s, feat_t))
+        return loss.make_pair(feat_s, feat_t, spatial.to(feat_t.device))
+
+    def warmup_factor(self) -> float:
+        """``min(1, (iter + 1) / warmup_iters)`` with the runner's current
+        iteration from MMEngine's ``MessageHub`` (1 without warm-up or
+        outside a runner)."""
+        if not self.warmup_iters:
+            return 1.0
+        hub = MessageHub.get_current_instance()
+        it = hub.get_info('iter')
+        if it is None:
+            return 1.0
+        return min(1.0, (int(it) + 1) / self.warmup_iters)
 
     def compute_distill_losses(self) -> LossResults:
         """``ConfigurableDistiller`` losses plus the SEKD terms, checked to

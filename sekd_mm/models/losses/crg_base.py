@@ -1,6 +1,6 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """Shared calling convention of the SEKD (CRG) losses."""
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -34,7 +34,9 @@ class BaseCRGLoss(nn.Module):
             or ``'float64'``, whatever the training precision (float64
             inputs always get float64).
         attention (str): Where attention comes from, ``'teacher'``
-            (default) or ``'both'`` (mean of teacher and student).
+            (default), ``'both'`` (mean of teacher and student) or ``'gt'``
+            (spatial attention from the ground-truth boxes, which only
+            :class:`~sekd_mm.models.SEKDDistiller` can pass).
         vertex (str): Vertex features: ``'standard'`` (default; channels
             standardised over ``B, H, W``), ``'softmax'`` (spatial
             distributions) or ``'raw'``.
@@ -76,8 +78,13 @@ class BaseCRGLoss(nn.Module):
         self.center_edges = center_edges
         self.graph = graph
 
-    def make_pair(self, preds_S: Tensor, preds_T: Tensor) -> CRGPair:
-        """The CRG pair this loss expects (its attention settings)."""
+    def make_pair(self,
+                  preds_S: Tensor,
+                  preds_T: Tensor,
+                  gt_spatial: Optional[Tensor] = None) -> CRGPair:
+        """The CRG pair this loss expects (its attention settings);
+        ``gt_spatial`` (``B x H x W``) is the box attention of
+        ``attention='gt'``."""
         return CRGPair(
             preds_S,
             preds_T,
@@ -88,7 +95,8 @@ class BaseCRGLoss(nn.Module):
             vertex=self.vertex,
             vertex_tau=self.vertex_tau,
             center_edges=self.center_edges,
-            graph=self.graph)
+            graph=self.graph,
+            gt_spatial=gt_spatial)
 
     def check(self, preds_S: Tensor, preds_T: Tensor) -> None:
         """Validate one level before any compute (override to add)."""

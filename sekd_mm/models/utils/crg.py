@@ -14,7 +14,9 @@ Conventions (our decisions, with the measurements behind them in
 * Attention (mean 1 per image, no gradient), from the teacher
   (``attention='teacher'``) or the mean of the teacher's and the
   (detached) student's (``'both'``): ``a_s = HW * softmax_hw(mean_c |F| /
-  tau)`` and ``a_c = C * softmax_c(mean_hw |F| / tau)``.
+  tau)`` and ``a_c = C * softmax_c(mean_hw |F| / tau)``. ``'gt'`` takes
+  ``a_s`` from the ground-truth boxes instead (FGD-style,
+  :func:`box_attention`) and ``a_c`` from the teacher.
 * Vertex features: ``'standard'`` standardises each channel over
   ``(B, H, W)`` (PKD-style), ``'softmax'`` turns each channel into a spatial
   distribution ``softmax_hw(F / vertex_tau)`` (CWD-style), ``'raw'`` keeps the
@@ -78,7 +80,7 @@ def check_pair(preds_S: Tensor, preds_T: Tensor) -> None:
                          f'{tuple(preds_T.shape)} (teacher).{hint}')
 
 
-ATTENTION_SOURCES = ('teacher', 'both')
+ATTENTION_SOURCES = ('teacher', 'both', 'gt')
 VERTEX_MODES = ('raw', 'standard', 'softmax')
 GRAPH_SCOPES = ('image', 'batch')
 
@@ -140,6 +142,58 @@ class CRGAttention:
 
 #: Backwards-compatible name of :class:`CRGAttention`.
 TeacherAttention = CRGAttention
+
+
+@torch.no_grad()
+def box_attention(boxes: Sequence[Tensor],
+                  input_hw: Tuple[int, int],
+                  feat_hw: Tuple[int, int],
+                  fg_weight: float = 2.0,
+                  dtype: torch.dtype = torch.float32) -> Tensor:
+    """Spatial attention from ground-truth boxes, FGD-style (Yang et al.,
+    "Focal and Global Knowledge Distillation for Detectors", CVPR 2022).
+
+    Each box covers the feature cells ``[floor(y1 s), ceil(y2 s)) x
+    [floor(x1 s), ceil(x2 s))`` (``s`` = feature size / input size, so a
+    box covers at least one cell on every level); a foreground cell gets
+    ``1 / area`` of the smallest box covering it (every object gets the same
+    total weight, whatever its size), the background cells share a total of
+    1; then ``m = fg_weight * fg + bg`` is scaled to mean 1 per image. An
+    image without boxes gets uniform attention.
+
+    Args:
+        boxes (Sequence[Tensor]): Per image, ``N_b x 4`` boxes ``(x1, y1,
+            x2, y2)`` in input (padded batch) pixels.
+        input_hw (tuple[int, int]): Height and width of the batch input.
+        feat_hw (tuple[int, int]): Height and width of the feature map.
+        fg_weight (float): Weight of the foreground total against the
+            background's (FGD's ``alpha / beta``, 2 for RetinaNet).
+        dtype (torch.dtype): Output dtype.
+
+    Returns:
+        Tensor: ``B x H x W``, non-negative, mean 1 per image.
+    """
+    (in_h, in_w), (h, w) = input_hw, feat_hw
+    out = []
+    for box in boxes:
+        device = box.device
+        ys = torch.arange(h, device=device)[None, :, None]
+        xs = torch.arange(w, device=device)[None, None, :]
+        box = box.detach().to(torch.float64).reshape(-1, 4)
+        y0 = (box[:, 1] * h / in_h).floor().clamp(0, h - 1)
+        x0 = (box[:, 0] * w / in_w).floor().clamp(0, w - 1)
+        y1 = torch.maximum((box[:, 3] * h / in_h).ceil().clamp(max=h), y0 + 1)
+        x1 = torch.maximum((box[:, 2] * w / in_w).ceil().clamp(max=w), x0 + 1)
+        inside = ((ys >= y0[:, None, None]) & (ys < y1[:, None, None]) &
+                  (xs >= x0[:, None, None]) & (xs < x1[:, None, None]))
+        area = ((y1 - y0) * (x1 - x0))[:, None, None]
+        fg = (inside / area).amax(0) if len(box) else torch.zeros(
+            h, w, dtype=torch.float64, device=device)
+        bg = (fg == 0).to(fg.dtype)
+        bg = bg / bg.sum().clamp(min=1)
+        mask = fg_weight * fg + bg
+        out.append(h * w * mask / mask.sum())
+    return torch.stack(out).to(dtype)
 
 
 def standardize_channels(feat: Tensor, eps: float = 1e-6) -> Tensor:
@@ -236,8 +290,9 @@ class CRGPair:
         eig_dtype (torch.dtype): Precision of the eigensolvers (raised to
             float64 for float64 inputs).
         laplacian_eps (float): Degree floor for isolated channels.
-        attention (str): ``'teacher'`` or ``'both'`` (see
-            :class:`CRGAttention`).
+        attention (str): ``'teacher'``, ``'both'`` (see
+            :class:`CRGAttention`) or ``'gt'`` (spatial attention
+            ``gt_spatial``, channel attention from the teacher).
         vertex (str): Vertex features, one of :data:`VERTEX_MODES`.
         vertex_tau (float): Temperature of the ``'softmax'`` vertices.
         center_edges (bool): Centre channel maps before the cosine.
@@ -245,6 +300,9 @@ class CRGPair:
             ``'batch'``: one graph per level and step, each channel's
             vector flattened over ``(B, H, W)`` (more samples per edge on
             small levels, one eigensolve instead of ``B``).
+        gt_spatial (Tensor, optional): ``B x H x W`` spatial attention from
+            the ground-truth boxes (:func:`box_attention`); required by
+            ``attention='gt'``.
     """
 
     def __init__(self,
@@ -258,9 +316,19 @@ class CRGPair:
                  vertex: str = 'standard',
                  vertex_tau: float = 1.0,
                  center_edges: bool = True,
-                 graph: str = 'image') -> None:
+                 graph: str = 'image',
+                 gt_spatial: Optional[Tensor] = None) -> None:
         check_pair(preds_S, preds_T)
         check_design(attention, vertex, vertex_tau, graph)
+        b, _, h, w = preds_T.shape
+        if attention == 'gt' and gt_spatial is None:
+            raise ValueError(
+                "attention='gt' needs the ground-truth boxes: use it through "
+                'SEKDDistiller inside DetFpnTeacherDistill, which passes '
+                "them, or choose attention='teacher'.")
+        if gt_spatial is not None and tuple(gt_spatial.shape) != (b, h, w):
+            raise ValueError(f'gt_spatial must be B x H x W = {(b, h, w)}, '
+                             f'got {tuple(gt_spatial.shape)}')
         dtype = compute_dtype(preds_S, preds_T)
         self.student = preds_S.to(dtype)
         self.teacher = preds_T.detach().to(dtype)
@@ -273,6 +341,8 @@ class CRGPair:
         self.vertex_tau = vertex_tau
         self.center_edges = center_edges
         self.graph = graph
+        self.gt_spatial = None if gt_spatial is None else \
+            gt_spatial.detach().to(dtype)
         self._spectra: Dict[int, Spectrum] = {}
 
     @property
@@ -284,7 +354,11 @@ class CRGPair:
         if self.attention_source == 'both':
             return CRGAttention.from_both(self.student, self.teacher,
                                           self.tau)
-        return CRGAttention.from_teacher(self.teacher, self.tau)
+        teacher = CRGAttention.from_teacher(self.teacher, self.tau)
+        if self.attention_source == 'gt':
+            return CRGAttention(spatial=self.gt_spatial,
+                                channel=teacher.channel)
+        return teacher
 
     def _vertices(self, feat: Tensor) -> Tensor:
         with no_autocast(feat):
