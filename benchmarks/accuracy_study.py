@@ -22,9 +22,12 @@ Everything lands in ``--work-dir``: ``teacher/``, ``<method>/seed<S>/``
 (config, log, checkpoint and ``result.json``), and the report:
 ``results.md`` (mean +- std over seeds and the paired difference to the
 student alone), ``results.json`` and ``accuracy_study.png``. A run whose
-``result.json`` holds the same command is not run again, so an interrupted
-study continues where it stopped, and changing a setting (or the teacher)
-reruns what depends on it.
+``result.json`` holds the same command and the same resolved config (a
+digest of the config file with its options applied, so that editing a
+config's defaults also counts) is not run again, so an interrupted study
+continues where it stopped, and changing a setting (or the teacher) reruns
+what depends on it. Runs finished before the digest was recorded (session
+5 and earlier) are matched on the command alone.
 
 ``--regime long`` trains every student 4x longer (:data:`REGIMES`), long
 enough for the student alone to pass half the teacher's AP.
@@ -50,6 +53,7 @@ teacher live under ``<work-dir>/faster-rcnn/``.
 """
 import argparse
 import glob
+import hashlib
 import json
 import os
 import os.path as osp
@@ -59,7 +63,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from methods import DETECTORS, Method, select, teacher_config, weight_options
+from methods import (DETECTORS, Method, parse_cfg_options, select,
+                     teacher_config, weight_options)
 
 from sekd_mm.datasets import synthetic_cfg_options
 from sekd_mm.engine import iter_schedule_options
@@ -145,6 +150,15 @@ class Run:
         self.result_file = osp.join(work_dir, 'result.json')
         self.proc: Optional[subprocess.Popen] = None
         self.start = 0.0
+        self.config, self.options = config, list(options)
+        self._digest: Optional[str] = None
+
+    @property
+    def config_digest(self) -> str:
+        """Digest of the config with the run's options applied."""
+        if self._digest is None:
+            self._digest = config_digest(self.config, self.options)
+        return self._digest
 
     def cached(self) -> Optional[dict]:
         if not osp.exists(self.result_file):
@@ -153,6 +167,9 @@ class Run:
             result = json.load(f)
         if result.get('args') != self.args:
             return None
+        if result.get('config_digest', self.config_digest) != \
+                self.config_digest:
+            return None  # same command, but the config has changed
         # what the logs give is read again (a fix of read_scalars applies
         # to runs that finished before it)
         result.update(read_scalars(self.work_dir))
@@ -177,7 +194,8 @@ class Run:
             raise RuntimeError(f'{self.name} seed {self.seed} failed (exit '
                                f'{self.proc.returncode}); log: '
                                f'{self.log_file}')
-        result = dict(args=self.args, seconds=time.time() - self.start,
+        result = dict(args=self.args, config_digest=self.config_digest,
+                      seconds=time.time() - self.start,
                       **read_scalars(self.work_dir))
         with open(osp.join(self.work_dir, 'last_checkpoint'),
                   encoding='utf-8') as f:
@@ -185,6 +203,17 @@ class Run:
         with open(self.result_file, 'w', encoding='utf-8') as f:
             json.dump(result, f, indent=2)
         return result
+
+
+def config_digest(config: str, options: List[str]) -> str:
+    """SHA-256 (16 hex digits) of ``config`` (relative to the repository
+    or absolute) with the cfg-``options`` applied, as ``tools/train.py``
+    resolves it."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, config))
+    cfg.merge_from_dict(parse_cfg_options(options))
+    text = json.dumps(cfg.to_dict(), sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def read_scalars(work_dir: str) -> dict:

@@ -80,6 +80,17 @@ def _candidate(label: str, **options) -> 'Method':
                   _sekd(**options), SEKD_WEIGHTS)
 
 
+def _peer_no_small(peer: str, label: str, weight_key: str,
+                   weights: Tuple[str, ...]) -> 'Method':
+    """A peer with its losses on the two smallest FPN levels (``p5``,
+    ``p6`` of the embedded configs) at weight 0, tuned as the peer."""
+    options = tuple(f'model.distiller.distill_losses.loss_{peer}_{level}.'
+                    f'{weight_key}=0' for level in ('p5', 'p6'))
+    return Method(f'{label} without the two smallest FPN levels',
+                  _PEER.format(peer, EMBEDDED), _PEER.format(peer, COCO),
+                  options, weights, peer)
+
+
 METHODS = dict(
     alone=Method('Student alone', 'configs/embedded/retinanet_r18-w32_'
                  'synthetic.py', 'mmdet::retinanet/retinanet_r50_fpn_2x_'
@@ -128,6 +139,22 @@ METHODS = dict(
                            beta=75.0, gamma=75.0),
     sekd_cos=_candidate('SEKD, uncentred (cosine) edges',
                         center_edges=False),
+    # session 6: the directions of issue #10 not measured before
+    sekd_gt=_candidate('SEKD, spatial attention from the GT boxes '
+                       '(FGD-style)', attention='gt', spatial_attention=True),
+    # FGD's ratio put ~85% of the weight on the boxes; a milder one
+    sekd_gt_fg05=_candidate('SEKD, GT box attention, foreground weight 0.5',
+                            attention='gt', spatial_attention=True,
+                            gt_fg_weight=0.5),
+    sekd_warmup=_candidate('SEKD, weights warmed up with the LR (100 its)',
+                           warmup_iters=100),
+    # the first three FPN levels: the two smallest (2 x 2 and 1 x 1 at
+    # 96 px) left out
+    sekd_no_small=_candidate('SEKD without the two smallest FPN levels',
+                             levels='(p2,p3,p4)'),
+    sekd_ns_warmup=_candidate('SEKD without the two smallest FPN levels, '
+                              'weights warmed up (100 its)',
+                              levels='(p2,p3,p4)', warmup_iters=100),
     ega=Method('EGA', _EGA.format('ega', EMBEDDED), _EGA.format('ega', COCO),
                weights=PEER_WEIGHTS),
     sekd_ega=Method('SEKD + EGA', _EGA.format('sekd-ega', EMBEDDED),
@@ -137,10 +164,15 @@ METHODS = dict(
                   _PEER.format('fitnet', COCO), weights=PEER_WEIGHTS),
     pkd=Method('PKD', _PEER.format('pkd', EMBEDDED),
                _PEER.format('pkd', COCO), weights=PEER_WEIGHTS),
+    # the peers without the two smallest levels (sekd_no_small's choice,
+    # given to them too)
+    pkd_no_small=_peer_no_small('pkd', 'PKD', 'loss_weight', PEER_WEIGHTS),
     cwd=Method('CWD', _PEER.format('cwd', EMBEDDED),
                _PEER.format('cwd', COCO), weights=PEER_WEIGHTS),
     mgd=Method('MGD', _PEER.format('mgd', EMBEDDED),
                _PEER.format('mgd', COCO), weights=MGD_WEIGHTS),
+    cwd_no_small=_peer_no_small('cwd', 'CWD', 'loss_weight', PEER_WEIGHTS),
+    mgd_no_small=_peer_no_small('mgd', 'MGD', 'alpha_mgd', MGD_WEIGHTS),
     # MGD's alpha at COCO's per-element scale (see the config); on COCO it
     # is the published MGD.
     mgd_alpha1e3=Method('MGD (alpha 1e-3)',

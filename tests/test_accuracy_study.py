@@ -187,6 +187,40 @@ def test_long_regime_trains_students_4x_longer():
         parse(['--regime', 'medium'])
 
 
+def test_cache_notices_a_changed_config(tmp_path):
+    """A finished run is reused only while its command and its resolved
+    config are unchanged: editing a default in the config file reruns it
+    (a result without a digest, from before it was recorded, is matched
+    on the command alone)."""
+    config = tmp_path / 'cfg.py'
+    config.write_text('model = dict(levels=(1, 2, 3), alpha=1.0)\n')
+    run = accuracy_study.Run('m', 0, str(config), str(tmp_path / 'run'),
+                             ['model.alpha=2.0'])
+    os.makedirs(run.work_dir)
+    scalars = tmp_path / 'run' / 'stamp' / 'vis_data' / 'scalars.json'
+    os.makedirs(scalars.parent)
+    scalars.write_text(json.dumps({'coco/bbox_mAP': 0.5}) + '\n')
+
+    def save(**extra):
+        with open(run.result_file, 'w') as f:
+            json.dump(dict(args=run.args, **extra), f)
+
+    save(config_digest=run.config_digest)
+    assert run.cached()['metrics']['coco/bbox_mAP'] == 0.5
+    save()  # legacy result: no digest
+    assert run.cached() is not None
+    digest = run.config_digest
+    config.write_text('model = dict(levels=(1, 2), alpha=1.0)\n')
+    fresh = accuracy_study.Run('m', 0, str(config), str(tmp_path / 'run'),
+                               ['model.alpha=2.0'])
+    assert fresh.args == run.args and fresh.config_digest != digest
+    save(config_digest=digest)
+    assert fresh.cached() is None
+    # the options are part of the digest too
+    assert accuracy_study.config_digest(str(config), ['model.alpha=3.0']) \
+        != fresh.config_digest
+
+
 def test_study_tunes_then_reports_and_caches(data_root, tmp_path):
     work = tmp_path / 'study'
     common = [PY, 'benchmarks/accuracy_study.py', '--work-dir', str(work),
