@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PY = sys.executable
@@ -110,8 +111,15 @@ def test_methods_raw_results(bench):
             assert r['mem_bytes'] > 0 and r['time_median_s'] > 0
             assert r['threads'] == 1 and math.isfinite(r['loss'])
     sekd_keys = results['sekd'][0]['loss_keys']
+    # one term per distilled level of the embedded SEKD config (P2-P4)
+    levels = Config.fromfile(
+        osp.join(REPO, 'configs/_base_/distill/sekd_embedded.py')
+    ).sekd_distiller['sekd']['levels']
+    assert len(levels) == 3
     for term in 'ves':
-        assert sum(f'loss_sekd_{term}_' in k for k in sekd_keys) == 5
+        keys = sorted(k.rsplit('.', 1)[-1] for k in sekd_keys
+                      if f'loss_sekd_{term}_' in k)
+        assert keys == sorted(f'loss_sekd_{term}_{lv}' for lv in levels)
     assert sum('loss_pkd_' in k for k in results['pkd'][0]['loss_keys']) == 5
     assert not any('distill' in k for k in results['alone'][0]['loss_keys'])
 
