@@ -564,8 +564,10 @@ def main(argv=None) -> None:
             runs.append(
                 Run(name, seed, method.config(args.detector),
                     osp.join(split_dir, name, f'seed{seed}'), options))
-    # the longest runs first, so that the last ones fill the gaps
-    runs.sort(key=lambda r: (not methods[r.name].distills, r.seed))
+    # seed by seed, so that a study stopped part-way (a session's end)
+    # leaves whole seeds to report; within a seed the longer distilled
+    # runs first, so that the student alone fills the gaps
+    runs.sort(key=lambda r: (r.seed, not methods[r.name].distills))
     if args.report_only:
         results = {(r.name, r.seed): r.cached() for r in runs}
         results = {k: v for k, v in results.items() if v}
