@@ -195,6 +195,23 @@ def test_gt_attention_without_the_boxes_names_the_fix():
         algo(**demo_batch(algo), mode='loss')
 
 
+@pytest.mark.parametrize('algorithm', ['FpnTeacherDistill',
+                                       'DetFpnTeacherDistill'])
+def test_gt_attention_is_checked_before_the_first_step(algorithm):
+    """The runner calls ``init_weights`` before training: with an algorithm
+    that does not pass the boxes, attention='gt' fails there."""
+    algo = sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),
+                          sekd=dict(attention='gt', spatial_attention=True),
+                          algorithm=algorithm)
+    assert algo.distiller.receives_batch == (algorithm != 'FpnTeacherDistill')
+    if algorithm == 'FpnTeacherDistill':
+        with pytest.raises(ValueError, match="model.type='DetFpnTeacherDis"):
+            algo.init_weights()
+    else:
+        algo.init_weights()
+        assert algo.distiller.is_init
+
+
 def test_warmup_ramps_the_sekd_weights_linearly():
     torch.manual_seed(0)
     algo = sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),

@@ -330,6 +330,22 @@ def test_wrong_teacher_fails_before_training(problem, data_root, tmp_path):
     assert 'Iter(train)' not in log
 
 
+def test_gt_attention_without_the_boxes_fails_before_training(data_root,
+                                                              tmp_path):
+    """MMRazor's FpnTeacherDistill does not pass the ground-truth boxes to
+    the distiller: SEKD with attention='gt' under it stops at start-up."""
+    distill, teacher_cfg, _, _ = PAIRS['retinanet-coco']
+    ckpt = save_model_ckpt(teacher_cfg, tmp_path / 't.pth')
+    opts = data_options(data_root, False) + [
+        f'model.teacher_ckpt={ckpt}', 'model.type=FpnTeacherDistill',
+        'model.distiller.sekd.attention=gt']
+    proc = train(distill, tmp_path / 'w', opts, check=False)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0, log[-3000:]
+    assert "model.type='DetFpnTeacherDistill'" in log, log[-3000:]
+    assert 'Iter(train)' not in log
+
+
 def test_non_finite_distillation_loss_stops_training(distilled, tmp_path):
     """A diverged teacher (an inf in its P2 output) makes the P2 terms
     non-finite: training stops before the first optimizer step and names

@@ -59,7 +59,8 @@ class DetFpnTeacherDistill(FpnTeacherDistill):
         self.num_classes = num_classes
         super().__init__(architecture=architecture, teacher=teacher,
                          **kwargs)
-
+        if hasattr(self.distiller, 'receives_batch'):
+            self.distiller.receives_batch = True
 
     def loss(self,
              batch_inputs: Tensor,

@@ -153,6 +153,28 @@ class SEKDDistiller(ConfigurableDistiller):
         self.sekd_connector_names = self._build_sekd_connectors(connectors)
         self._channels: Dict[str, Dict[str, Optional[int]]] = {}
         self._gt: Optional[Tuple[Tuple[int, int], List[Tensor]]] = None
+        #: Set to True by the algorithm that calls :meth:`set_batch` before
+        #: every step (:class:`~sekd_mm.models.DetFpnTeacherDistill`).
+        self.receives_batch = False
+
+    def init_weights(self) -> None:
+        """``ConfigurableDistiller.init_weights`` after checking that
+        ``attention='gt'`` will get the ground-truth boxes. MMEngine's runner
+        calls it before the first training step, so a config that cannot
+        work fails at start-up, not after the data and the teacher are
+        loaded.
+
+        Raises:
+            ValueError: ``attention='gt'`` and the algorithm does not pass
+                the batch (it is not ``DetFpnTeacherDistill``).
+        """
+        if self.sekd_losses['v'].attention == 'gt' and not self.receives_batch:
+            raise ValueError(
+                "SEKD attention='gt' needs the ground-truth boxes of each "
+                "step, and this algorithm does not pass them: set "
+                "model.type='DetFpnTeacherDistill' (it hands the batch to "
+                "the distiller) or attention='teacher'.")
+        super().init_weights()
 
     def set_batch(self, batch_inputs: Tensor,
                   data_samples: Optional[Sequence] = None) -> None:

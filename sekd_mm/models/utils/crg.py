@@ -174,11 +174,11 @@ def box_attention(boxes: Sequence[Tensor],
         Tensor: ``B x H x W``, non-negative, mean 1 per image.
     """
     (in_h, in_w), (h, w) = input_hw, feat_hw
+    device = boxes[0].device if len(boxes) else torch.device('cpu')
+    ys = torch.arange(h, device=device)[None, :, None]
+    xs = torch.arange(w, device=device)[None, None, :]
     out = []
     for box in boxes:
-        device = box.device
-        ys = torch.arange(h, device=device)[None, :, None]
-        xs = torch.arange(w, device=device)[None, None, :]
         box = box.detach().to(torch.float64).reshape(-1, 4)
         y0 = (box[:, 1] * h / in_h).floor().clamp(0, h - 1)
         x0 = (box[:, 0] * w / in_w).floor().clamp(0, w - 1)
