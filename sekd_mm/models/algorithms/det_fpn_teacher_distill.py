@@ -31,7 +31,9 @@ class DetFpnTeacherDistill(FpnTeacherDistill):
 
     Before each training step it hands the batch to the distiller's
     ``set_batch`` when the distiller has one (``SEKDDistiller`` takes the
-    ground-truth boxes from it for ``attention='gt'``). Everything else is
+    ground-truth boxes from it for ``attention='gt'``) and marks the
+    distiller (``receives_batch = True``) so that it can check this when it
+    is initialised. Everything else is
     MMRazor's ``FpnTeacherDistill``.
 
     Args:
