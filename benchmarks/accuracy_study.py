@@ -47,6 +47,15 @@ Tuning and reporting are separate (docs/results.md, "Protocol"):
   set; ``--tuned tuning.json`` applies the chosen factors. Besides
   ``results.md`` it writes ``accuracy_study_<regime>_<detector>.json``.
 
+``--record FILE`` keeps every finished run (its metrics and a digest of its
+resolved config, with the teacher's checkpoint path replaced by the
+teacher's own digest) in a JSON file that can be committed, e.g.
+``docs/results/accuracy_study_<regime>_<detector>_runs.json``. A run that
+is not in the work dir but is in the record under the same digest is taken
+from the record instead of being run again, so a study continues, and is
+reported, on a machine where the work dir of an earlier session is gone;
+the teacher is then trained only if some run still has to be run.
+
 Runs of a split live in ``<work-dir>/<regime>-<split>/<method>/seed<S>``;
 the teacher (``<work-dir>/teacher``) is shared. Faster R-CNN's runs and
 teacher live under ``<work-dir>/faster-rcnn/``.
@@ -124,6 +133,9 @@ def parse_args(argv=None):
                         help='torch threads per run (default: cores / jobs)')
     parser.add_argument('--report-only', action='store_true',
                         help='only rebuild the report from finished runs')
+    parser.add_argument('--record',
+                        help='JSON record of finished runs: read (runs '
+                        'found there are not run again) and updated')
     args = parser.parse_args(argv)
     if args.seeds is None:
         args.seeds = [0, 1, 2] if args.split == 'report' else [100]
@@ -143,8 +155,11 @@ class Run:
     """One ``tools/train.py`` run and its result."""
 
     def __init__(self, name: str, seed: int, config: str, work_dir: str,
-                 options: List[str]) -> None:
+                 options: List[str], teacher: str = '') -> None:
         self.name, self.seed, self.work_dir = name, seed, work_dir
+        #: what identifies the teacher (its run's config digest) in
+        #: :attr:`record_digest`, in place of its checkpoint's path
+        self.teacher = teacher
         self.args = ['tools/train.py', config, '--work-dir', work_dir,
                      '--seed', str(seed), '--cfg-options', *options]
         self.result_file = osp.join(work_dir, 'result.json')
@@ -152,6 +167,7 @@ class Run:
         self.start = 0.0
         self.config, self.options = config, list(options)
         self._digest: Optional[str] = None
+        self._record_digest: Optional[str] = None
 
     @property
     def config_digest(self) -> str:
@@ -159,6 +175,17 @@ class Run:
         if self._digest is None:
             self._digest = config_digest(self.config, self.options)
         return self._digest
+
+    @property
+    def record_digest(self) -> str:
+        """:attr:`config_digest`, but with the teacher's checkpoint path
+        (which depends on the machine) replaced by :attr:`teacher`."""
+        if self._record_digest is None:
+            options = [f'{TEACHER_OPTION}teacher:{self.teacher}'
+                       if o.startswith(TEACHER_OPTION) else o
+                       for o in self.options]
+            self._record_digest = config_digest(self.config, options)
+        return self._record_digest
 
     def cached(self) -> Optional[dict]:
         if not osp.exists(self.result_file):
@@ -205,6 +232,61 @@ class Run:
         return result
 
 
+TEACHER_OPTION = 'model.teacher_ckpt='
+
+
+class Record:
+    """Finished runs of a study kept in a JSON file (``--record``), keyed
+    by the run's directory relative to the work dir
+    (``<regime>-<split>/<method>/seed<S>``, ``teacher``)::
+
+        {"runs": {KEY: {"digest", "metrics", "sec_per_iter",
+                        "distill_over_task", "seconds", "note"?}}}
+
+    Work dirs are not kept between machines; the record is, so that a
+    study is reported, and continued, without running again what it
+    holds. An entry is used only under the same :attr:`Run.record_digest`
+    (same config, options and teacher); ``note`` says where an entry that
+    the study did not write itself comes from."""
+
+    def __init__(self, path: Optional[str], work_dir: str) -> None:
+        self.path, self.work_dir = path, work_dir
+        self.runs: Dict[str, dict] = {}
+        if path and osp.exists(path):
+            with open(path, encoding='utf-8') as f:
+                self.runs = json.load(f)['runs']
+
+    def key(self, run: Run) -> str:
+        return osp.relpath(run.work_dir, self.work_dir)
+
+    def get(self, run: Run) -> Optional[dict]:
+        entry = self.runs.get(self.key(run))
+        if not entry or entry['digest'] != run.record_digest:
+            return None
+        return dict(entry, recorded=True,
+                    checkpoint=osp.join(osp.abspath(run.work_dir),
+                                        entry.get('checkpoint', '')))
+
+    def add(self, run: Run, result: dict) -> None:
+        if result.get('recorded'):
+            return
+        self.runs[self.key(run)] = dict(
+            digest=run.record_digest, metrics=result['metrics'],
+            sec_per_iter=result['sec_per_iter'],
+            distill_over_task=result['distill_over_task'],
+            seconds=result.get('seconds'),
+            checkpoint=osp.basename(result.get('checkpoint', '')))
+
+    def save(self) -> None:
+        if not self.path:
+            return
+        os.makedirs(osp.dirname(osp.abspath(self.path)), exist_ok=True)
+        with open(self.path, 'w', encoding='utf-8') as f:
+            json.dump(dict(runs=dict(sorted(self.runs.items()))), f,
+                      indent=1)
+            f.write('\n')
+
+
 def config_digest(config: str, options: List[str]) -> str:
     """SHA-256 (16 hex digits) of ``config`` (relative to the repository
     or absolute) with the cfg-``options`` applied, as ``tools/train.py``
@@ -244,20 +326,28 @@ def read_scalars(work_dir: str) -> dict:
                 distill_over_task=distill / task if task else 0.0)
 
 
-def run_all(runs: List[Run], jobs: int,
-            threads: Optional[int] = None) -> Dict[tuple, dict]:
-    """Run what is not cached, ``jobs`` at a time with ``threads`` torch
-    threads each (default: cores / jobs); returns the results of every run
-    that finished, keyed by (name, seed)."""
+def finished(run: Run, record: Optional[Record]) -> Optional[dict]:
+    """The run's result from its work dir, else from the record."""
+    return run.cached() or (record.get(run) if record else None)
+
+
+def run_all(runs: List[Run], jobs: int, threads: Optional[int] = None,
+            record: Optional[Record] = None) -> Dict[tuple, dict]:
+    """Run what is not finished (:func:`finished`), ``jobs`` at a time
+    with ``threads`` torch threads each (default: cores / jobs); returns
+    the results of every run that finished, keyed by (name, seed), and
+    adds each new one to ``record`` (saved as it goes)."""
     results, todo = {}, []
     for run in runs:
-        cached = run.cached()
+        cached = finished(run, record)
         if cached:
             results[(run.name, run.seed)] = cached
         else:
             todo.append(run)
     if len(todo) < len(runs):
-        log(f'{len(runs) - len(todo)} run(s) already done (result.json)')
+        recorded = sum(bool(r.get('recorded')) for r in results.values())
+        log(f'{len(runs) - len(todo)} run(s) already done (result.json; '
+            f'{recorded} of them from the record)')
     threads = threads or max(1, (os.cpu_count() or 1) // max(jobs, 1))
     running, failed, done = [], [], 0
     while todo or running:
@@ -278,6 +368,9 @@ def run_all(runs: List[Run], jobs: int,
                 log(f'FAILED {err}')
                 continue
             results[(run.name, run.seed)] = res
+            if record:
+                record.add(run, res)
+                record.save()
             ap = 100 * res['metrics']['coco/bbox_mAP']
             log(f'[{done}/{done + len(todo) + len(running)}] {run.name} '
                 f'seed {run.seed}: AP {ap:.1f} in {res["seconds"]:.0f} s')
@@ -294,13 +387,21 @@ def paired_deltas(results: Dict[tuple, dict], name: str,
             for s in seeds if (name, s) in results and ('alone', s) in results]
 
 
-def summarize(values: List[float]) -> str:
-    if any(v < 0 for v in values):
-        return 'n/a'  # COCO gives -1 where no object has that size
+def summarize(values: List[Optional[float]]) -> str:
+    if any(v is None or v < 0 for v in values):
+        # COCO gives -1 where no object has that size; a recorded run may
+        # hold AP only (Record)
+        return 'n/a'
     mean = 100 * statistics.mean(values)
     if len(values) < 2:
         return f'{mean:.1f}'
     return f'{mean:.1f} ± {100 * statistics.stdev(values):.1f}'
+
+
+def mean_of(values: List[Optional[float]]) -> Optional[float]:
+    """Mean of the values that are known (None if none is)."""
+    known = [v for v in values if v is not None]
+    return statistics.mean(known) if known else None
 
 
 def report(args, methods: dict, results: Dict[tuple, dict],
@@ -323,7 +424,7 @@ def report(args, methods: dict, results: Dict[tuple, dict],
         res = [results[(name, s)] for s in seeds if (name, s) in results]
         if not res:
             continue
-        cells = [summarize([r['metrics'][k] for r in res])
+        cells = [summarize([r['metrics'].get(k) for r in res])
                  for _, k in METRICS]
         paired = paired_deltas(results, name, seeds)
         if name == 'alone' or not paired:
@@ -333,10 +434,10 @@ def report(args, methods: dict, results: Dict[tuple, dict],
             if len(paired) > 1:
                 delta += f' ± {100 * statistics.stdev(paired):.1f}'
             better = f'{sum(d > 0 for d in paired)}/{len(paired)}'
-        share = statistics.mean(r['distill_over_task'] for r in res)
-        speed = statistics.mean(r['sec_per_iter'] for r in res)
+        share = mean_of([r.get('distill_over_task') for r in res])
+        speed = mean_of([r.get('sec_per_iter') for r in res])
         cells += [delta, better, f'{share:.2f}' if share else '',
-                  f'{speed:.2f}']
+                  f'{speed:.2f}' if speed else '']
         rows.append(f'| {method.label} | ' + ' | '.join(cells) + ' |')
         summary[name] = dict(
             label=method.label,
@@ -344,6 +445,13 @@ def report(args, methods: dict, results: Dict[tuple, dict],
             seeds=[s for s in seeds if (name, s) in results],
             paired_delta_ap=paired)
     table = '\n'.join(rows)
+    recorded = sorted(f'{n}/seed{s}' + (f' ({r["note"]})' if r.get('note')
+                                        else '')
+                      for (n, s), r in results.items() if r.get('recorded'))
+    if recorded:
+        table += ('\n\nTaken from the record (`--record`), not run here: ' +
+                  '; '.join(recorded) + '. n/a: a metric that not every '
+                  'seed\'s run holds (or COCO\'s -1).')
     det = dict(retinanet='RetinaNet').get(args.detector, 'Faster R-CNN')
     text = (
         f'# Accuracy study on the embedded synthetic dataset\n\n'
@@ -537,18 +645,18 @@ def main(argv=None) -> None:
                           data_root=args.data_root,
                           img_scale=args.img_scale,
                           num_train=args.num_train, num_val=args.num_val))
+    record = Record(args.record, args.work_dir) if args.record else None
     if args.teacher_ckpt:
         teacher = dict(checkpoint=osp.abspath(args.teacher_ckpt),
                        metrics={k: -1 for _, k in METRICS})
+        teacher_id = 'given:' + teacher['checkpoint']
         log(f'teacher: {teacher["checkpoint"]} (given, not evaluated)')
-    elif args.report_only:
-        teacher = teacher_run.cached()
     else:
-        log(f'teacher: {args.teacher_iters} iterations (trained once, then '
-            f'reused from {teacher_run.work_dir})')
-        teacher = run_all([teacher_run], jobs=1)[('teacher', 0)]
-    if teacher is None:
-        raise SystemExit('[study] no finished teacher in the work dir')
+        teacher = finished(teacher_run, record)
+        teacher_id = teacher_run.config_digest
+    # where the teacher's checkpoint is (or will be, once trained)
+    checkpoint = teacher['checkpoint'] if teacher else osp.abspath(
+        osp.join(teacher_run.work_dir, f'iter_{args.teacher_iters}.pth'))
 
     split_dir = osp.join(args.work_dir,
                          study_dir(args, f'{args.regime}-{args.split}'))
@@ -558,22 +666,44 @@ def main(argv=None) -> None:
         for name, method in methods.items():
             options = student + list(method.options)
             if method.distills:
-                options += [f'model.teacher_ckpt={teacher["checkpoint"]}',
+                options += [TEACHER_OPTION + checkpoint,
                             # the student only; the teacher is evaluated once
                             'val_cfg.type=ValLoop']
             runs.append(
                 Run(name, seed, method.config(args.detector),
-                    osp.join(split_dir, name, f'seed{seed}'), options))
+                    osp.join(split_dir, name, f'seed{seed}'), options,
+                    teacher=teacher_id))
     # seed by seed, so that a study stopped part-way (a session's end)
     # leaves whole seeds to report; within a seed the longer distilled
     # runs first, so that the student alone fills the gaps
     runs.sort(key=lambda r: (r.seed, not methods[r.name].distills))
+    todo = [r for r in runs if not finished(r, record)]
+    needs_teacher = any(methods[r.name].distills for r in todo)
+    if not args.report_only and (teacher is None or (
+            needs_teacher and not osp.exists(checkpoint))):
+        log(f'teacher: {args.teacher_iters} iterations (trained once, then '
+            f'reused from {teacher_run.work_dir})')
+        teacher = run_all([teacher_run], jobs=1, record=record)[
+            ('teacher', 0)]
+        if osp.abspath(teacher['checkpoint']) != checkpoint:
+            raise SystemExit(f'[study] the teacher saved '
+                             f'{teacher["checkpoint"]}, not {checkpoint}')
+    if teacher is None:
+        raise SystemExit('[study] no finished teacher in the work dir or '
+                         'the record')
     if args.report_only:
-        results = {(r.name, r.seed): r.cached() for r in runs}
+        results = {(r.name, r.seed): finished(r, record) for r in runs}
         results = {k: v for k, v in results.items() if v}
     else:
         log(f'{len(runs)} student runs, {args.jobs} at a time')
-        results = run_all(runs, args.jobs, args.threads)
+        results = run_all(runs, args.jobs, args.threads, record)
+    if record:
+        for run in [teacher_run] * (not args.teacher_ckpt) + runs:
+            res = teacher if run is teacher_run else \
+                results.get((run.name, run.seed))
+            if res:
+                record.add(run, res)
+        record.save()
 
     os.makedirs(split_dir, exist_ok=True)
     text = report(args, methods, results, teacher,

@@ -4,6 +4,7 @@ and a real two-seed run at toy size (train, evaluate, cache, report)."""
 import json
 import os
 import os.path as osp
+import shutil
 import sys
 
 import pytest
@@ -221,6 +222,56 @@ def test_cache_notices_a_changed_config(tmp_path):
         != fresh.config_digest
 
 
+def test_record_keeps_runs_across_lost_work_dirs(tmp_path):
+    """A recorded run is reused under the same config, options and
+    teacher, whatever the teacher checkpoint's path; a changed option or
+    another teacher reruns it; an entry that holds AP only reports n/a for
+    the other metrics, and says where it comes from."""
+    config = tmp_path / 'cfg.py'
+    config.write_text('model = dict(alpha=1.0, teacher_ckpt=None)\n')
+    work = tmp_path / 'study'
+
+    def make(teacher='t1', ckpt='/a/iter_9.pth', alpha='2.0', seed=0):
+        return accuracy_study.Run(
+            'sekd', seed, str(config), str(work / 'long-report' / 'sekd' /
+                                           f'seed{seed}'),
+            [f'model.alpha={alpha}', f'model.teacher_ckpt={ckpt}'],
+            teacher=teacher)
+
+    path = tmp_path / 'runs.json'
+    record = accuracy_study.Record(str(path), str(work))
+    result = dict(metrics={'coco/bbox_mAP': 0.4}, sec_per_iter=1.5,
+                  distill_over_task=0.6, seconds=9.0,
+                  checkpoint='/x/iter_7.pth')
+    record.add(make(), result)
+    record.save()
+    again = accuracy_study.Record(str(path), str(work))
+    assert list(again.runs) == ['long-report/sekd/seed0']
+    got = again.get(make(ckpt='/elsewhere/iter_9.pth'))
+    assert got['recorded'] and got['metrics'] == {'coco/bbox_mAP': 0.4}
+    assert got['checkpoint'].endswith('iter_7.pth')
+    assert again.get(make(alpha='3.0')) is None
+    assert again.get(make(teacher='t2')) is None
+    assert again.get(make(seed=1)) is None
+    # a result taken from the record is not written back over its entry
+    again.runs['long-report/sekd/seed0']['note'] = 'session 8'
+    again.add(make(), again.get(make()))
+    assert again.runs['long-report/sekd/seed0']['note'] == 'session 8'
+
+    args = accuracy_study.parse_args(['--seeds', '0', '--work-dir',
+                                      str(tmp_path)])
+    alone = dict(metrics={k: 0.2 for _, k in accuracy_study.METRICS},
+                 sec_per_iter=1.0, distill_over_task=0.0)
+    results = {('alone', 0): alone, ('sekd', 0): again.get(make())}
+    text = accuracy_study.report(args, methods.select(['alone', 'sekd']),
+                                 results, alone, 1.0)
+    row, = [line for line in text.splitlines()
+            if line.startswith('| SEKD')]
+    assert row.split(' | ')[1:4] == ['40.0', 'n/a', 'n/a']
+    assert '+20.0 |' in row
+    assert 'not run here: sekd/seed0 (session 8)' in text
+
+
 def test_study_tunes_then_reports_and_caches(data_root, tmp_path):
     work = tmp_path / 'study'
     common = [PY, 'benchmarks/accuracy_study.py', '--work-dir', str(work),
@@ -247,8 +298,12 @@ def test_study_tunes_then_reports_and_caches(data_root, tmp_path):
     assert any('_tune1/' in a for a in tuned_run['args'])
     assert half_alpha in tuned_run['args']
 
-    report = common + ['--seeds', '0', '1', '--tuned',
-                       str(work / 'short-tune' / 'tuning.json')]
+    # committed files, as in docs/results/: the tuning and the record
+    tuned = tmp_path / 'tuning.json'
+    shutil.copy(work / 'short-tune' / 'tuning.json', tuned)
+    record = tmp_path / 'runs.json'
+    report = common + ['--seeds', '0', '1', '--tuned', str(tuned),
+                       '--record', str(record)]
     proc = run(report, env=env)
     assert '| Student alone |' in proc.stdout
     assert '| SEKD V only |' in proc.stdout
@@ -285,3 +340,20 @@ def test_study_tunes_then_reports_and_caches(data_root, tmp_path):
     assert '4 run(s) already done' in proc.stdout
     assert os.stat(split / 'alone' / 'seed0' /
                    'result.json').st_mtime_ns == stamp
+    # the record lets another machine (no work dir) report the same table
+    # without training anything, not even the teacher
+    recorded = json.loads(record.read_text())['runs']
+    assert sorted(recorded) == ['short-report/alone/seed0',
+                                'short-report/alone/seed1',
+                                'short-report/sekd_v/seed0',
+                                'short-report/sekd_v/seed1', 'teacher']
+    first = (split / 'results.md').read_text()
+    shutil.rmtree(work)
+    proc = run(report, env=env)
+    assert '4 run(s) already done (result.json; 4 of them from the record)' \
+        in proc.stdout
+    assert not (work / 'teacher').exists()
+    table = [line for line in first.splitlines() if line.startswith('| ')]
+    again = (split / 'results.md').read_text()
+    assert [line for line in again.splitlines()
+            if line.startswith('| ')] == table
