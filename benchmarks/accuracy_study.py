@@ -632,34 +632,29 @@ def write_table_json(path: str, args, methods: Dict[str, Method],
                   f, indent=2)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    os.chdir(REPO)
-    methods = variants(args, select(args.methods))
-    start = time.time()
+def split_dir_of(args) -> str:
+    """``<work-dir>/[<detector>/]<regime>-<split>``: the split's runs."""
+    return osp.join(args.work_dir,
+                    study_dir(args, f'{args.regime}-{args.split}'))
 
-    teacher_run = Run('teacher', 0, teacher_config(args.detector),
-                      osp.join(args.work_dir, study_dir(args, 'teacher')),
-                      iter_schedule_options(args.teacher_iters) +
-                      synthetic_cfg_options(
-                          data_root=args.data_root,
-                          img_scale=args.img_scale,
-                          num_train=args.num_train, num_val=args.num_val))
-    record = Record(args.record, args.work_dir) if args.record else None
-    if args.teacher_ckpt:
-        teacher = dict(checkpoint=osp.abspath(args.teacher_ckpt),
-                       metrics={k: -1 for _, k in METRICS})
-        teacher_id = 'given:' + teacher['checkpoint']
-        log(f'teacher: {teacher["checkpoint"]} (given, not evaluated)')
-    else:
-        teacher = finished(teacher_run, record)
-        teacher_id = teacher_run.config_digest
-    # where the teacher's checkpoint is (or will be, once trained)
-    checkpoint = teacher['checkpoint'] if teacher else osp.abspath(
-        osp.join(teacher_run.work_dir, f'iter_{args.teacher_iters}.pth'))
 
-    split_dir = osp.join(args.work_dir,
-                         study_dir(args, f'{args.regime}-{args.split}'))
+def teacher_run(args) -> Run:
+    """The study's teacher run (trained once, shared by every split)."""
+    return Run('teacher', 0, teacher_config(args.detector),
+               osp.join(args.work_dir, study_dir(args, 'teacher')),
+               iter_schedule_options(args.teacher_iters) +
+               synthetic_cfg_options(
+                   data_root=args.data_root, img_scale=args.img_scale,
+                   num_train=args.num_train, num_val=args.num_val))
+
+
+def student_runs(args, methods: Dict[str, Method], checkpoint: str,
+                 teacher_id: str) -> List[Run]:
+    """Every method on every seed, distilled from ``checkpoint``; seed by
+    seed, so that a study stopped part-way (a session's end) leaves whole
+    seeds to report, and within a seed the longer distilled runs first, so
+    that the student alone fills the gaps."""
+    split_dir = split_dir_of(args)
     student = iter_schedule_options(args.student_iters) + data_options(args)
     runs = []
     for seed in args.seeds:
@@ -673,17 +668,38 @@ def main(argv=None) -> None:
                 Run(name, seed, method.config(args.detector),
                     osp.join(split_dir, name, f'seed{seed}'), options,
                     teacher=teacher_id))
-    # seed by seed, so that a study stopped part-way (a session's end)
-    # leaves whole seeds to report; within a seed the longer distilled
-    # runs first, so that the student alone fills the gaps
     runs.sort(key=lambda r: (r.seed, not methods[r.name].distills))
+    return runs
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    os.chdir(REPO)
+    methods = variants(args, select(args.methods))
+    start = time.time()
+
+    teacher_job = teacher_run(args)
+    record = Record(args.record, args.work_dir) if args.record else None
+    if args.teacher_ckpt:
+        teacher = dict(checkpoint=osp.abspath(args.teacher_ckpt),
+                       metrics={k: -1 for _, k in METRICS})
+        teacher_id = 'given:' + teacher['checkpoint']
+        log(f'teacher: {teacher["checkpoint"]} (given, not evaluated)')
+    else:
+        teacher = finished(teacher_job, record)
+        teacher_id = teacher_job.config_digest
+    # where the teacher's checkpoint is (or will be, once trained)
+    checkpoint = teacher['checkpoint'] if teacher else osp.abspath(
+        osp.join(teacher_job.work_dir, f'iter_{args.teacher_iters}.pth'))
+    runs = student_runs(args, methods, checkpoint, teacher_id)
+    split_dir = split_dir_of(args)
     todo = [r for r in runs if not finished(r, record)]
     needs_teacher = any(methods[r.name].distills for r in todo)
     if not args.report_only and (teacher is None or (
             needs_teacher and not osp.exists(checkpoint))):
         log(f'teacher: {args.teacher_iters} iterations (trained once, then '
-            f'reused from {teacher_run.work_dir})')
-        teacher = run_all([teacher_run], jobs=1, record=record)[
+            f'reused from {teacher_job.work_dir})')
+        teacher = run_all([teacher_job], jobs=1, record=record)[
             ('teacher', 0)]
         if osp.abspath(teacher['checkpoint']) != checkpoint:
             raise SystemExit(f'[study] the teacher saved '
@@ -698,8 +714,8 @@ def main(argv=None) -> None:
         log(f'{len(runs)} student runs, {args.jobs} at a time')
         results = run_all(runs, args.jobs, args.threads, record)
     if record:
-        for run in [teacher_run] * (not args.teacher_ckpt) + runs:
-            res = teacher if run is teacher_run else \
+        for run in [teacher_job] * (not args.teacher_ckpt) + runs:
+            res = teacher if run is teacher_job else \
                 results.get((run.name, run.seed))
             if res:
                 record.add(run, res)
