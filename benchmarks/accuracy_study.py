@@ -157,7 +157,7 @@ class Run:
     def __init__(self, name: str, seed: int, config: str, work_dir: str,
                  options: List[str], teacher: str = '') -> None:
         self.name, self.seed, self.work_dir = name, seed, work_dir
-        #: what identifies the teacher (its run's config digest) in
+        #: what identifies the teacher (:func:`weights_digest`) in
         #: :attr:`record_digest`, in place of its checkpoint's path
         self.teacher = teacher
         self.args = ['tools/train.py', config, '--work-dir', work_dir,
@@ -197,6 +197,8 @@ class Run:
         if result.get('config_digest', self.config_digest) != \
                 self.config_digest:
             return None  # same command, but the config has changed
+        if result.get('teacher', self.teacher) != self.teacher:
+            return None  # another teacher at the same path
         # what the logs give is read again (a fix of read_scalars applies
         # to runs that finished before it)
         result.update(read_scalars(self.work_dir))
@@ -222,7 +224,7 @@ class Run:
                                f'{self.proc.returncode}); log: '
                                f'{self.log_file}')
         result = dict(args=self.args, config_digest=self.config_digest,
-                      seconds=time.time() - self.start,
+                      teacher=self.teacher, seconds=time.time() - self.start,
                       **read_scalars(self.work_dir))
         with open(osp.join(self.work_dir, 'last_checkpoint'),
                   encoding='utf-8') as f:
@@ -275,7 +277,8 @@ class Record:
             sec_per_iter=result['sec_per_iter'],
             distill_over_task=result['distill_over_task'],
             seconds=result.get('seconds'),
-            checkpoint=osp.basename(result.get('checkpoint', '')))
+            checkpoint=osp.basename(result.get('checkpoint', '')),
+            **{k: result[k] for k in ('weights', ) if k in result})
 
     def save(self) -> None:
         if not self.path:
@@ -285,6 +288,27 @@ class Record:
             json.dump(dict(runs=dict(sorted(self.runs.items()))), f,
                       indent=1)
             f.write('\n')
+
+
+def weights_digest(checkpoint: str) -> str:
+    """SHA-256 (16 hex digits) of a checkpoint's ``state_dict`` (names,
+    dtypes, shapes and values; not its meta or optimizer state): what
+    identifies a teacher. The same command does not give the same teacher
+    on every machine (session 10 retrained the study's teacher with the
+    command of session 8 on another CPU: 41.4 AP, not 42.5)."""
+    import torch
+
+    import sekd_mm.compat as compat
+    compat.allow_mmengine_checkpoints()
+    state = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    state = state.get('state_dict', state)
+    sha = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().contiguous()
+        sha.update(f'{name}:{tensor.dtype}:{tuple(tensor.shape)};'.encode())
+        sha.update(tensor.view(-1).view(torch.uint8).numpy().tobytes()
+                   if tensor.numel() else b'')
+    return sha.hexdigest()[:16]
 
 
 def config_digest(config: str, options: List[str]) -> str:
@@ -672,6 +696,39 @@ def student_runs(args, methods: Dict[str, Method], checkpoint: str,
     return runs
 
 
+def teacher_weights(teacher: dict) -> str:
+    """The teacher's :func:`weights_digest` (recorded, or computed once
+    from its checkpoint and kept in its ``result.json``)."""
+    if 'weights' not in teacher:
+        if not osp.exists(teacher['checkpoint']):
+            raise SystemExit(f'[study] the teacher\'s weights are not '
+                             f'recorded and {teacher["checkpoint"]} is '
+                             f'gone: run the study without --record once')
+        teacher['weights'] = weights_digest(teacher['checkpoint'])
+        result_file = osp.join(osp.dirname(teacher['checkpoint']),
+                               'result.json')
+        if osp.exists(result_file):
+            with open(result_file, encoding='utf-8') as f:
+                saved = json.load(f)
+            saved['weights'] = teacher['weights']
+            with open(result_file, 'w', encoding='utf-8') as f:
+                json.dump(saved, f, indent=2)
+    return teacher['weights']
+
+
+def train_teacher(args, job: Run, record: Optional[Record]) -> dict:
+    """Train the teacher (not taken from the record, whose entry has no
+    checkpoint) and record it."""
+    log(f'teacher: {args.teacher_iters} iterations (trained once, then '
+        f'reused from {job.work_dir})')
+    teacher = run_all([job], jobs=1)[('teacher', 0)]
+    teacher_weights(teacher)
+    if record:
+        record.add(job, teacher)
+        record.save()
+    return teacher
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     os.chdir(REPO)
@@ -687,26 +744,27 @@ def main(argv=None) -> None:
         log(f'teacher: {teacher["checkpoint"]} (given, not evaluated)')
     else:
         teacher = finished(teacher_job, record)
-        teacher_id = teacher_job.config_digest
-    # where the teacher's checkpoint is (or will be, once trained)
-    checkpoint = teacher['checkpoint'] if teacher else osp.abspath(
-        osp.join(teacher_job.work_dir, f'iter_{args.teacher_iters}.pth'))
+        if teacher is None and not args.report_only:
+            teacher = train_teacher(args, teacher_job, record)
+        if teacher is None:
+            raise SystemExit('[study] no finished teacher in the work dir '
+                             'or the record')
+        teacher_id = teacher_weights(teacher)
+    checkpoint = teacher['checkpoint']
     runs = student_runs(args, methods, checkpoint, teacher_id)
     split_dir = split_dir_of(args)
     todo = [r for r in runs if not finished(r, record)]
-    needs_teacher = any(methods[r.name].distills for r in todo)
-    if not args.report_only and (teacher is None or (
-            needs_teacher and not osp.exists(checkpoint))):
-        log(f'teacher: {args.teacher_iters} iterations (trained once, then '
-            f'reused from {teacher_job.work_dir})')
-        teacher = run_all([teacher_job], jobs=1, record=record)[
-            ('teacher', 0)]
-        if osp.abspath(teacher['checkpoint']) != checkpoint:
-            raise SystemExit(f'[study] the teacher saved '
-                             f'{teacher["checkpoint"]}, not {checkpoint}')
-    if teacher is None:
-        raise SystemExit('[study] no finished teacher in the work dir or '
-                         'the record')
+    if not args.report_only and not osp.exists(checkpoint) and any(
+            methods[r.name].distills for r in todo):
+        # the record's teacher, but not its checkpoint: train it again;
+        # the runs distilled from another one are run again too
+        teacher = train_teacher(args, teacher_job, record)
+        if teacher_weights(teacher) != teacher_id:
+            log(f'the teacher trained here (AP '
+                f'{100 * teacher["metrics"]["coco/bbox_mAP"]:.1f}) is not '
+                f'the recorded one: every distilled run is run again')
+            teacher_id = teacher_weights(teacher)
+            runs = student_runs(args, methods, checkpoint, teacher_id)
     if args.report_only:
         results = {(r.name, r.seed): finished(r, record) for r in runs}
         results = {k: v for k, v in results.items() if v}

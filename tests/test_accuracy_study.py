@@ -272,6 +272,37 @@ def test_record_keeps_runs_across_lost_work_dirs(tmp_path):
     assert 'not run here: sekd/seed0 (session 8)' in text
 
 
+def test_weights_digest_identifies_the_teacher(tmp_path):
+    """Same weights, same digest (whatever the meta); one value changed,
+    another digest; a run finished under another teacher is not reused."""
+    import torch
+    state = {'a.weight': torch.arange(6.).view(2, 3),
+             'a.bias': torch.zeros(2)}
+    torch.save(dict(state_dict=state, meta=dict(time=1)), tmp_path / '1.pth')
+    torch.save(dict(state_dict=dict(state), meta=dict(time=2)),
+               tmp_path / '2.pth')
+    state['a.bias'][1] = 1e-6
+    torch.save(dict(state_dict=state), tmp_path / '3.pth')
+    one, two, three = (accuracy_study.weights_digest(str(tmp_path / f))
+                       for f in ('1.pth', '2.pth', '3.pth'))
+    assert one == two != three
+
+    config = tmp_path / 'cfg.py'
+    config.write_text('model = dict(teacher_ckpt=None)\n')
+    run = accuracy_study.Run('m', 0, str(config), str(tmp_path / 'run'),
+                             ['model.teacher_ckpt=/t/iter_9.pth'],
+                             teacher=one)
+    os.makedirs(tmp_path / 'run' / 'stamp' / 'vis_data')
+    (tmp_path / 'run' / 'stamp' / 'vis_data' / 'scalars.json').write_text(
+        json.dumps({'coco/bbox_mAP': 0.5}) + '\n')
+    with open(run.result_file, 'w') as f:
+        json.dump(dict(args=run.args, config_digest=run.config_digest,
+                       teacher=one), f)
+    assert run.cached() is not None
+    run.teacher = three
+    assert run.cached() is None
+
+
 def test_study_tunes_then_reports_and_caches(data_root, tmp_path):
     work = tmp_path / 'study'
     common = [PY, 'benchmarks/accuracy_study.py', '--work-dir', str(work),
@@ -347,6 +378,7 @@ def test_study_tunes_then_reports_and_caches(data_root, tmp_path):
                                 'short-report/alone/seed1',
                                 'short-report/sekd_v/seed0',
                                 'short-report/sekd_v/seed1', 'teacher']
+    assert len(recorded['teacher']['weights']) == 16
     first = (split / 'results.md').read_text()
     shutil.rmtree(work)
     proc = run(report, env=env)
