@@ -47,14 +47,20 @@ Tuning and reporting are separate (docs/results.md, "Protocol"):
   set; ``--tuned tuning.json`` applies the chosen factors. Besides
   ``results.md`` it writes ``accuracy_study_<regime>_<detector>.json``.
 
+A teacher is identified by a digest of its weights
+(:func:`weights_digest`), not by its command: the same command gave a
+teacher of 41.4 AP on one machine and 42.5 on others, and a distilled run
+is reused only under the teacher it was distilled from.
+
 ``--record FILE`` keeps every finished run (its metrics and a digest of its
 resolved config, with the teacher's checkpoint path replaced by the
-teacher's own digest) in a JSON file that can be committed, e.g.
+teacher's weight digest) in a JSON file that can be committed, e.g.
 ``docs/results/accuracy_study_<regime>_<detector>_runs.json``. A run that
 is not in the work dir but is in the record under the same digest is taken
-from the record instead of being run again, so a study continues, and is
-reported, on a machine where the work dir of an earlier session is gone;
-the teacher is then trained only if some run still has to be run.
+from the record instead of being run again, so a study is reported, and
+continued, on a machine where the work dir of an earlier session is gone;
+the teacher is trained again only if a distilled run still has to run,
+and if it comes out different, every distilled run is run again.
 
 Runs of a split live in ``<work-dir>/<regime>-<split>/<method>/seed<S>``;
 the teacher (``<work-dir>/teacher``) is shared. Faster R-CNN's runs and
