@@ -375,7 +375,11 @@ def _reference_laplacian(adj):
 
 @pytest.mark.parametrize('mode', ['residual', 'subspace'])
 def test_spectral_loss_matches_numpy(mode):
-    s, t = maps()
+    # seed 1: with seed 0 the student graph of image 0 has two connected
+    # components (a double zero eigenvalue), so "the eigenvectors after the
+    # first" is any basis of a 2-D space and two LAPACKs may pick
+    # different ones (session 10's machine did); the gaps are checked below
+    s, t = maps(seed=1)
     k = 3
     a_s, _ = _reference_attention(t)
     adj_s = _reference_adjacency(s, a_s).numpy()
@@ -384,6 +388,9 @@ def test_spectral_loss_matches_numpy(mode):
     for b in range(2):
         lap_s, lap_t = _reference_laplacian(adj_s[b]), _reference_laplacian(
             adj_t[b])
+        for lap in (lap_s, lap_t):  # the compared subspaces are unique
+            lam = np.linalg.eigvalsh(lap)
+            assert min(lam[1] - lam[0], lam[k + 1] - lam[k]) > 1e-2
         lam_t, u_t = np.linalg.eigh(lap_t)
         u, lam = u_t[:, 1:k + 1], lam_t[1:k + 1]
         if mode == 'residual':
