@@ -249,7 +249,8 @@ class Record:
     (``<regime>-<split>/<method>/seed<S>``, ``teacher``)::
 
         {"runs": {KEY: {"digest", "metrics", "sec_per_iter",
-                        "distill_over_task", "seconds", "note"?}}}
+                        "distill_over_task", "seconds", "checkpoint",
+                        "weights"? (the teacher), "note"?}}}
 
     Work dirs are not kept between machines; the record is, so that a
     study is reported, and continued, without running again what it
