@@ -43,6 +43,8 @@ Tuning and reporting are separate (docs/results.md, "Protocol"):
   ``--factors 0.3 1 3`` runs every method at each multiple of its loss
   weights (``benchmarks/methods.py``, :func:`weight_options`) and writes
   ``tuning.json``: the factor with the best mean AP, per method.
+  ``--factors 0.3 1 3 sekd=1,3,10`` gives SEKD its own grid of the same
+  size (e.g. one centred where its loss ratio to the detection loss lies).
 * ``--split report`` (the default) runs seeds 0, 1, 2 on the reported val
   set; ``--tuned tuning.json`` applies the chosen factors. Besides
   ``results.md`` it writes ``accuracy_study_<regime>_<detector>.json``.
@@ -78,7 +80,7 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from methods import (DETECTORS, Method, parse_cfg_options, select,
+from methods import (DETECTORS, METHODS, Method, parse_cfg_options, select,
                      teacher_config, weight_options)
 
 from sekd_mm.datasets import synthetic_cfg_options
@@ -123,8 +125,10 @@ def parse_args(argv=None):
                         help='the embedded R-34 -> R-18 w32 pair to distil')
     parser.add_argument('--seeds', type=int, nargs='+',
                         help='default: 0 1 2 (report), 100 (tune)')
-    parser.add_argument('--factors', type=float, nargs='+', default=[1.0],
-                        help='multiples of each method\'s loss weights')
+    parser.add_argument('--factors', nargs='+', default=['1'],
+                        help='multiples of each method\'s loss weights; '
+                        'METHOD=F,F,... gives one method its own grid '
+                        '(e.g. 0.3 1 3 sekd=1,3,10)')
     parser.add_argument('--tuned',
                         help='tuning.json of a tune split: its factors')
     parser.add_argument('--methods', nargs='+', help='default: all')
@@ -591,6 +595,28 @@ def tuned_factors(args) -> Dict[str, float]:
     return out
 
 
+def factor_grid(factors: List[str], name: str) -> List[float]:
+    """The weight factors ``--factors`` gives method ``name``: its own
+    ``name=F,F,...`` grid if it has one, else the plain numbers."""
+    plain, own = [], {}
+    for item in factors:
+        key, sep, grid = item.partition('=')
+        try:
+            values = [float(v) for v in (grid if sep else key).split(',')]
+        except ValueError:
+            raise SystemExit(f'[study] --factors {item!r}: expected a '
+                             f'number or METHOD=F,F,... (e.g. sekd=1,3,10)')
+        if sep:
+            own[key] = values
+        else:
+            plain += values
+    unknown = set(own) - set(METHODS)
+    if unknown:
+        raise SystemExit(f'[study] --factors names unknown methods '
+                         f'{sorted(unknown)}; known: {sorted(METHODS)}')
+    return own.get(name, plain or [1.0])
+
+
 def variants(args, methods: Dict[str, Method]) -> Dict[str, Method]:
     """The runs' methods: each at every ``--factors`` multiple of its loss
     weights (key ``name@x<factor>`` unless 1), or at the factor that
@@ -602,7 +628,8 @@ def variants(args, methods: Dict[str, Method]) -> Dict[str, Method]:
         if not method.distills:
             out[name] = method
             continue
-        factors = [tuned.get(name, 1.0)] if args.tuned else args.factors
+        factors = [tuned.get(name, 1.0)] if args.tuned else \
+            factor_grid(args.factors, name)
         for factor in factors:
             key = name if args.tuned or factor == 1 else f'{name}@x{factor:g}'
             label = method.label if key == name else \

@@ -160,6 +160,22 @@ def test_weight_options_scale_every_loss_weight():
         methods.weight_options(broken, pkd.embedded, 2)
 
 
+def test_factors_give_a_method_its_own_grid():
+    args = accuracy_study.parse_args(
+        ['--split', 'tune', '--methods', 'alone', 'sekd', 'pkd', 'cwd',
+         '--factors', '0.3', '1', 'sekd=1,3,10', 'pkd=0.1,0.3'])
+    runs = accuracy_study.variants(args, methods.select(args.methods))
+    assert list(runs) == ['alone', 'sekd', 'sekd@x3', 'sekd@x10',
+                          'pkd@x0.1', 'pkd@x0.3', 'cwd@x0.3', 'cwd']
+    assert runs['sekd@x10'].label == 'SEKD (V+E+S) x10'
+    grid = accuracy_study.factor_grid
+    assert grid(['pkd=2'], 'cwd') == [1.0]  # no plain numbers: x1
+    with pytest.raises(SystemExit, match='unknown methods'):
+        grid(['sekdd=1,3'], 'sekd')
+    with pytest.raises(SystemExit, match='METHOD=F,F'):
+        grid(['sekd=1;3'], 'sekd')
+
+
 def test_tune_split_reads_another_val_set():
     args = accuracy_study.parse_args(['--split', 'tune'])
     assert args.seeds == [100]
