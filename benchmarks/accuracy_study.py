@@ -265,6 +265,7 @@ class Record:
     def __init__(self, path: Optional[str], work_dir: str) -> None:
         self.path, self.work_dir = path, work_dir
         self.runs: Dict[str, dict] = {}
+        self.added: set = set()  # keys this study ran (see save)
         if path and osp.exists(path):
             with open(path, encoding='utf-8') as f:
                 self.runs = json.load(f)['runs']
@@ -283,22 +284,37 @@ class Record:
     def add(self, run: Run, result: dict) -> None:
         if result.get('recorded'):
             return
-        self.runs[self.key(run)] = dict(
+        key = self.key(run)
+        self.runs[key] = dict(
             digest=run.record_digest, metrics=result['metrics'],
             sec_per_iter=result['sec_per_iter'],
             distill_over_task=result['distill_over_task'],
             seconds=result.get('seconds'),
             checkpoint=osp.basename(result.get('checkpoint', '')),
             **{k: result[k] for k in ('weights', ) if k in result})
+        self.added.add(key)
 
     def save(self) -> None:
+        """Write the file again: what it holds now (another study may
+        share it, e.g. one per split or per group of methods) updated with
+        the runs this study added, under a lock, replaced atomically."""
         if not self.path:
             return
+        import fcntl
         os.makedirs(osp.dirname(osp.abspath(self.path)), exist_ok=True)
-        with open(self.path, 'w', encoding='utf-8') as f:
-            json.dump(dict(runs=dict(sorted(self.runs.items()))), f,
-                      indent=1)
-            f.write('\n')
+        with open(self.path + '.lock', 'w') as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if osp.exists(self.path):
+                with open(self.path, encoding='utf-8') as f:
+                    on_disk = json.load(f)['runs']
+                self.runs = dict(on_disk, **{k: self.runs[k]
+                                             for k in self.added})
+            tmp = f'{self.path}.{os.getpid()}.tmp'
+            with open(tmp, 'w', encoding='utf-8') as f:
+                json.dump(dict(runs=dict(sorted(self.runs.items()))), f,
+                          indent=1)
+                f.write('\n')
+            os.replace(tmp, self.path)
 
 
 def weights_digest(checkpoint: str) -> str:
@@ -644,8 +660,15 @@ def variants(args, methods: Dict[str, Method]) -> Dict[str, Method]:
 def write_tuning(path: str, results: Dict[tuple, dict],
                  methods: Dict[str, Method], seeds: List[int]) -> dict:
     """Per method, the weight factor with the best mean AP over ``seeds``.
+    A ``tuning.json`` already there for the same seeds keeps the factors
+    it holds that this study did not run (methods tuned in another call).
     """
     aps: Dict[str, Dict[str, float]] = {}
+    if osp.exists(path):
+        with open(path, encoding='utf-8') as f:
+            before = json.load(f)
+        if before.get('seeds') == seeds:
+            aps = before['ap']
     for key in methods:
         res = [results[(key, s)] for s in seeds if (key, s) in results]
         if not res:

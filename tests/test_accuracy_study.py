@@ -176,6 +176,30 @@ def test_factors_give_a_method_its_own_grid():
         grid(['sekd=1;3'], 'sekd')
 
 
+def test_tuning_keeps_methods_tuned_in_another_call(tmp_path):
+    path = str(tmp_path / 'tuning.json')
+    sel = methods.select(['sekd', 'pkd', 'cwd'])
+
+    def res(ap):
+        return {'metrics': {'coco/bbox_mAP': ap}}
+
+    first = {('sekd', 100): res(0.40), ('sekd@x3', 100): res(0.39),
+             ('pkd@x0.3', 100): res(0.38), ('pkd', 100): res(0.39)}
+    keys = {k: sel[k.partition('@')[0]] for k, _ in first}
+    tuning = accuracy_study.write_tuning(path, first, keys, [100])
+    assert tuning['factors'] == {'sekd': 1.0, 'pkd': 1.0}
+    # a second call tunes CWD and reruns PKD's x0.3: SEKD's grid is kept
+    second = {('cwd@x0.3', 100): res(0.37), ('cwd', 100): res(0.36),
+              ('pkd@x0.3', 100): res(0.395)}
+    keys = {k: sel[k.partition('@')[0]] for k, _ in second}
+    tuning = accuracy_study.write_tuning(path, second, keys, [100])
+    assert tuning['factors'] == {'sekd': 1.0, 'pkd': 0.3, 'cwd': 0.3}
+    assert tuning['ap']['sekd'] == pytest.approx({'1': 40.0, '3': 39.0})
+    # other seeds: a new tuning
+    tuning = accuracy_study.write_tuning(path, {}, {}, [101])
+    assert tuning['factors'] == {} and tuning['seeds'] == [101]
+
+
 def test_tune_split_reads_another_val_set():
     args = accuracy_study.parse_args(['--split', 'tune'])
     assert args.seeds == [100]
@@ -286,6 +310,16 @@ def test_record_keeps_runs_across_lost_work_dirs(tmp_path):
     assert row.split(' | ')[1:4] == ['40.0', 'n/a', 'n/a']
     assert '+20.0 |' in row
     assert 'not run here: sekd/seed0 (session 8)' in text
+    # two studies sharing the record (e.g. two groups of methods at once)
+    # keep each other's runs
+    other = accuracy_study.Record(str(path), str(work))
+    other.add(make(seed=2), result)
+    again.add(make(seed=1), result)
+    other.save()
+    again.save()
+    assert sorted(accuracy_study.Record(str(path), str(work)).runs) == [
+        f'long-report/sekd/seed{s}' for s in (0, 1, 2)]
+    assert not list(tmp_path.glob('*.tmp'))
 
 
 def test_weights_digest_identifies_the_teacher(tmp_path):
