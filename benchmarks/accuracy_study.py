@@ -513,8 +513,11 @@ def report(args, methods: dict, results: Dict[tuple, dict],
         f'{args.img_scale} px; teacher {det} R-34 (FPN 128), '
         f'{args.teacher_iters} iterations; {args.num_train} train images. '
         f'ΔAP is the mean ± std over seeds of (method - student alone) '
-        f'on the same seed. {minutes:.1f} min on this machine for the '
-        f'runs not cached.\n\n{table}\n')
+        f'on the same seed. Distill / task loss at start: over the first '
+        f'logged iterations, while SEKD\'s weights still ramp up '
+        f'(`warmup_iters`); the peers\' are on from the first step. '
+        f'{minutes:.1f} min on this machine for the runs not cached.'
+        f'\n\n{table}\n')
     with open(osp.join(out_dir, 'results.json'), 'w',
               encoding='utf-8') as f:
         json.dump(dict(settings=vars(args), teacher=teacher['metrics'],
