@@ -15,6 +15,8 @@ sys.path.insert(0, osp.join(REPO, 'benchmarks'))
 
 from methods import METHODS  # noqa: E402
 
+sys.path.pop(0)
+
 TABLE = re.compile(r'accuracy_study_(short|long)_(retinanet|faster-rcnn)'
                    r'\.json$')
 TABLES = sorted(p for p in glob.glob(osp.join(RESULTS, '*.json'))
