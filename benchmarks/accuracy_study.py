@@ -178,6 +178,7 @@ class Run:
         self.config, self.options = config, list(options)
         self._digest: Optional[str] = None
         self._record_digest: Optional[str] = None
+        self._warmup: Optional[int] = None
 
     @property
     def config_digest(self) -> str:
@@ -185,6 +186,17 @@ class Run:
         if self._digest is None:
             self._digest = config_digest(self.config, self.options)
         return self._digest
+
+    @property
+    def warmup_iters(self) -> int:
+        """The SEKD weights' warm-up of the run's config (0 without)."""
+        if self._warmup is None:
+            from mmengine.config import Config
+            cfg = Config.fromfile(osp.join(REPO, self.config))
+            cfg.merge_from_dict(parse_cfg_options(self.options))
+            sekd = cfg.get('model', {}).get('distiller', {}).get('sekd')
+            self._warmup = int((sekd or {}).get('warmup_iters', 0))
+        return self._warmup
 
     @property
     def record_digest(self) -> str:
@@ -211,7 +223,7 @@ class Run:
             return None  # another teacher at the same path
         # what the logs give is read again (a fix of read_scalars applies
         # to runs that finished before it)
-        result.update(read_scalars(self.work_dir))
+        result.update(read_scalars(self.work_dir, self.warmup_iters))
         return result
 
     def launch(self, threads: int) -> None:
@@ -235,7 +247,7 @@ class Run:
                                f'{self.log_file}')
         result = dict(args=self.args, config_digest=self.config_digest,
                       teacher=self.teacher, seconds=time.time() - self.start,
-                      **read_scalars(self.work_dir))
+                      **read_scalars(self.work_dir, self.warmup_iters))
         with open(osp.join(self.work_dir, 'last_checkpoint'),
                   encoding='utf-8') as f:
             result['checkpoint'] = f.read().strip()
@@ -253,7 +265,8 @@ class Record:
     (``<regime>-<split>/<method>/seed<S>``, ``teacher``)::
 
         {"runs": {KEY: {"digest", "metrics", "sec_per_iter",
-                        "distill_over_task", "seconds", "checkpoint",
+                        "distill_over_task", "distill_over_task_on",
+                        "seconds", "checkpoint",
                         "weights"? (the teacher), "note"?}}}
 
     Work dirs are not kept between machines; the record is, so that a
@@ -289,6 +302,7 @@ class Record:
             digest=run.record_digest, metrics=result['metrics'],
             sec_per_iter=result['sec_per_iter'],
             distill_over_task=result['distill_over_task'],
+            distill_over_task_on=result.get('distill_over_task_on'),
             seconds=result.get('seconds'),
             checkpoint=osp.basename(result.get('checkpoint', '')),
             **{k: result[k] for k in ('weights', ) if k in result})
@@ -349,9 +363,21 @@ def config_digest(config: str, options: List[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def read_scalars(work_dir: str) -> dict:
+def distill_over_task(rec: dict) -> float:
+    """Distillation terms over the detector's losses in one logged record
+    (Faster R-CNN also logs ``acc``, in %, which is not a loss)."""
+    distill = sum(v for k, v in rec.items() if k.startswith('distill.'))
+    task = sum(v for k, v in rec.items()
+               if k.startswith(('student.', 'loss_')) and 'loss' in k)
+    return distill / task if task else 0.0
+
+
+def read_scalars(work_dir: str, warmup_iters: int = 0) -> dict:
     """COCO metrics of the final evaluation, seconds per iteration, and the
-    share of distillation in the loss over the first logged iterations."""
+    share of distillation in the loss: over the first logged iterations
+    (``distill_over_task``) and at the first logged iteration at which
+    every distillation weight is on, i.e. past ``warmup_iters``
+    (``distill_over_task_on``; the same for a method without warm-up)."""
     files = sorted(glob.glob(osp.join(work_dir, '*/vis_data/scalars.json')))
     if not files:
         raise RuntimeError(f'no MMEngine scalars under {work_dir}')
@@ -367,14 +393,12 @@ def read_scalars(work_dir: str) -> dict:
     if not metrics:
         # mmdet's CocoMetric logs nothing when no box passes score_thr
         metrics = {key: 0.0 for _, key in METRICS}
-    first = train[0] if train else {}
-    distill = sum(v for k, v in first.items() if k.startswith('distill.'))
-    # the detector's losses only (Faster R-CNN also logs `acc`, in %)
-    task = sum(v for k, v in first.items()
-               if k.startswith(('student.', 'loss_')) and 'loss' in k)
+    on = [rec for rec in train if rec.get('iter', 0) > warmup_iters]
     times = [rec['time'] for rec in train[1:]] or [0.0]
     return dict(metrics=metrics, sec_per_iter=statistics.mean(times),
-                distill_over_task=distill / task if task else 0.0)
+                distill_over_task=distill_over_task(train[0] if train
+                                                    else {}),
+                distill_over_task_on=distill_over_task(on[0] if on else {}))
 
 
 def finished(run: Run, record: Optional[Record]) -> Optional[dict]:
@@ -464,12 +488,12 @@ def report(args, methods: dict, results: Dict[tuple, dict],
     seeds = args.seeds
     head = ['Method'] + [m for m, _ in METRICS] + [
         'ΔAP vs alone (paired)', 'seeds better', 'distill / task loss '
-        'at start', 's / iter'
+        'at start', 'distill / task once on', 's / iter'
     ]
     rows = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     tm = teacher['metrics']
     rows.append('| Teacher R-34 (FPN 128, cached) | ' + ' | '.join(
-        summarize([tm[k]]) for _, k in METRICS) + ' | | | | |')
+        summarize([tm[k]]) for _, k in METRICS) + ' | | | | | |')
     summary = {}
     for name, method in methods.items():
         res = [results[(name, s)] for s in seeds if (name, s) in results]
@@ -486,8 +510,10 @@ def report(args, methods: dict, results: Dict[tuple, dict],
                 delta += f' ± {100 * statistics.stdev(paired):.1f}'
             better = f'{sum(d > 0 for d in paired)}/{len(paired)}'
         share = mean_of([r.get('distill_over_task') for r in res])
+        share_on = mean_of([r.get('distill_over_task_on') for r in res])
         speed = mean_of([r.get('sec_per_iter') for r in res])
         cells += [delta, better, f'{share:.2f}' if share else '',
+                  f'{share_on:.2f}' if share_on else '',
                   f'{speed:.2f}' if speed else '']
         rows.append(f'| {method.label} | ' + ' | '.join(cells) + ' |')
         summary[name] = dict(
@@ -515,7 +541,9 @@ def report(args, methods: dict, results: Dict[tuple, dict],
         f'ΔAP is the mean ± std over seeds of (method - student alone) '
         f'on the same seed. Distill / task loss at start: over the first '
         f'logged iterations, while SEKD\'s weights still ramp up '
-        f'(`warmup_iters`); the peers\' are on from the first step. '
+        f'(`warmup_iters`); the peers\' are on from the first step. Once '
+        f'on: at the first logged iteration past the warm-up (the same as '
+        f'at start for a method without one). '
         f'{minutes:.1f} min on this machine for the runs not cached.'
         f'\n\n{table}\n')
     with open(osp.join(out_dir, 'results.json'), 'w',

@@ -155,6 +155,20 @@ METHODS = dict(
     sekd_ns_warmup=_candidate('SEKD without the two smallest FPN levels, '
                               'weights warmed up (100 its)',
                               levels='(p2,p3,p4)', warmup_iters=100),
+    # session 13, long regime: the graph terms heavier with V unchanged
+    # (E + S fall to 3.6% of SEKD's loss by the end of a long run; the
+    # weight sweeps of session 11 scaled alpha with them)
+    sekd_graph_x03=_candidate('SEKD, graph terms x0.3 (beta = gamma = '
+                              '0.675)', beta=0.675, gamma=0.675),
+    sekd_graph_x3=_candidate('SEKD, graph terms x3 (beta = gamma = 6.75)',
+                             beta=6.75, gamma=6.75),
+    sekd_graph_x10=_candidate('SEKD, graph terms x10 (beta = gamma = 22.5)',
+                              beta=22.5, gamma=22.5),
+    # one graph per image: within-image channel relations, which the
+    # batch's vertex term does not fix until it is matched (8x the
+    # eigensolves of the batch graph at batch 8)
+    sekd_image_graph=_candidate('SEKD, one graph per image',
+                                graph='image'),
     ega=Method('EGA', _EGA.format('ega', EMBEDDED), _EGA.format('ega', COCO),
                weights=PEER_WEIGHTS),
     sekd_ega=Method('SEKD + EGA', _EGA.format('sekd-ega', EMBEDDED),

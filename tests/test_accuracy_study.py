@@ -115,6 +115,39 @@ def test_read_scalars_start_ratio_counts_losses_only(tmp_path):
     assert res['sec_per_iter'] == 2.0
 
 
+def test_read_scalars_ratio_once_the_weights_are_on(tmp_path):
+    """SEKD's weights ramp up over ``warmup_iters``: the second ratio is
+    read at the first logged iteration past it."""
+    logs = tmp_path / '20260101_000000' / 'vis_data'
+    logs.mkdir(parents=True)
+    rows = [{'loss': 1.0 + d, 'student.loss_cls': 1.0,
+             'distill.loss_sekd_v_p2': d, 'time': 1.0, 'iter': it}
+            for it, d in ((20, 0.5), (100, 2.0), (120, 4.0), (140, 3.0))]
+    (logs / 'scalars.json').write_text(
+        '\n'.join(json.dumps(r) for r in rows) + '\n')
+    res = accuracy_study.read_scalars(str(tmp_path), warmup_iters=100)
+    assert res['distill_over_task'] == pytest.approx(0.5)
+    assert res['distill_over_task_on'] == pytest.approx(4.0)
+    # without a warm-up both read the first logged iteration
+    res = accuracy_study.read_scalars(str(tmp_path))
+    assert res['distill_over_task_on'] == res['distill_over_task']
+
+
+@pytest.mark.parametrize('name,iters', [('sekd', 100), ('sekd_v', 100),
+                                        ('pkd', 0), ('alone', 0)])
+def test_run_reads_the_configs_warmup(tmp_path, name, iters):
+    method = methods.METHODS[name]
+    run = accuracy_study.Run(name, 0, method.embedded, str(tmp_path),
+                             list(method.options))
+    assert run.warmup_iters == iters
+    # a cfg-option changes it
+    run = accuracy_study.Run(
+        name, 0, method.embedded, str(tmp_path),
+        list(method.options) + ['model.distiller.sekd.warmup_iters=7']
+        if iters else list(method.options))
+    assert run.warmup_iters == (7 if iters else 0)
+
+
 def test_report_paired_deltas(tmp_path):
     args = accuracy_study.parse_args(
         ['--seeds', '0', '1', '--work-dir', str(tmp_path)])
