@@ -158,6 +158,13 @@ METHODS = dict(
     # session 13, long regime: the graph terms heavier with V unchanged
     # (E + S fall to 3.6% of SEKD's loss by the end of a long run; the
     # weight sweeps of session 11 scaled alpha with them)
+    # the paper's attention guidance on the configs' design: the teacher's
+    # spatial attention, and the teacher's and student's together (the
+    # channel attention concentrated the loss most, design log)
+    sekd_att_sp=_candidate('SEKD, teacher spatial attention',
+                           spatial_attention=True),
+    sekd_att_both_sp=_candidate('SEKD, teacher + student spatial attention',
+                                spatial_attention=True, attention='both'),
     sekd_graph_x03=_candidate('SEKD, graph terms x0.3 (beta = gamma = '
                               '0.675)', beta=0.675, gamma=0.675),
     sekd_graph_x3=_candidate('SEKD, graph terms x3 (beta = gamma = 6.75)',
