@@ -4,7 +4,7 @@
 # On RetinaNet the graph terms have not paid on the embedded study
 # (docs/results.md, sessions 10-13, 41.4 AP teacher): SEKD with them was
 # 0.3-0.7 AP below its vertex term alone on the tuning and reported splits,
-# in the short and the long regime (on Faster R-CNN they add +3.5 AP). The
+# in the short and the long regime (on Faster R-CNN they add +1.5 to +3.5 AP). The
 # vertex term alone is sekd=dict(beta=0, gamma=0) (PKD's normalised loss
 # with a warm-up); the default keeps SEKD's design, chosen on the first
 # teacher's tuning split.
