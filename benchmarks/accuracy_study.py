@@ -178,25 +178,28 @@ class Run:
         self.config, self.options = config, list(options)
         self._digest: Optional[str] = None
         self._record_digest: Optional[str] = None
-        self._warmup: Optional[int] = None
+        self._resolved = None
 
     @property
     def config_digest(self) -> str:
         """Digest of the config with the run's options applied."""
         if self._digest is None:
-            self._digest = config_digest(self.config, self.options)
+            self._digest = digest_of(self.resolved)
         return self._digest
+
+    @property
+    def resolved(self):
+        """The run's config with its options applied (resolved once)."""
+        if self._resolved is None:
+            self._resolved = resolve_config(self.config, self.options)
+        return self._resolved
 
     @property
     def warmup_iters(self) -> int:
         """The SEKD weights' warm-up of the run's config (0 without)."""
-        if self._warmup is None:
-            from mmengine.config import Config
-            cfg = Config.fromfile(osp.join(REPO, self.config))
-            cfg.merge_from_dict(parse_cfg_options(self.options))
-            sekd = cfg.get('model', {}).get('distiller', {}).get('sekd')
-            self._warmup = int((sekd or {}).get('warmup_iters', 0))
-        return self._warmup
+        sekd = self.resolved.get('model', {}).get('distiller',
+                                                   {}).get('sekd')
+        return int((sekd or {}).get('warmup_iters', 0))
 
     @property
     def record_digest(self) -> str:
@@ -352,15 +355,24 @@ def weights_digest(checkpoint: str) -> str:
     return sha.hexdigest()[:16]
 
 
-def config_digest(config: str, options: List[str]) -> str:
-    """SHA-256 (16 hex digits) of ``config`` (relative to the repository
-    or absolute) with the cfg-``options`` applied, as ``tools/train.py``
-    resolves it."""
+def resolve_config(config: str, options: List[str]):
+    """``config`` (relative to the repository or absolute) with the
+    cfg-``options`` applied, as ``tools/train.py`` resolves it."""
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(REPO, config))
     cfg.merge_from_dict(parse_cfg_options(options))
+    return cfg
+
+
+def digest_of(cfg) -> str:
+    """SHA-256 (16 hex digits) of a resolved config."""
     text = json.dumps(cfg.to_dict(), sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def config_digest(config: str, options: List[str]) -> str:
+    """:func:`digest_of` the resolved ``config`` with ``options``."""
+    return digest_of(resolve_config(config, options))
 
 
 def distill_over_task(rec: dict) -> float:
