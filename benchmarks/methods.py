@@ -103,7 +103,12 @@ METHODS = dict(
                    _sekd(gamma=0), SEKD_WEIGHTS, 'sekd'),
     sekd_es=Method('SEKD E+S (no V)', _SEKD.format(EMBEDDED),
                    _SEKD.format(COCO), _sekd(alpha=0), SEKD_WEIGHTS, 'sekd'),
-    # design candidates, each one decision away from the default design
+    # design candidates, each one decision away from the default design.
+    # They are overrides of the *current* SEKD config: the sessions 3-5
+    # keys below were run (design log) on the design of their time, and
+    # some now equal `sekd` (e.g. `sekd_noatt`, `sekd_both`: the attention
+    # is off in the configs since session 3); the design log's numbers are
+    # those of that time, not of rerunning these keys now.
     sekd_raw=_candidate('SEKD, session-2 design (raw V, cosine E)',
                         vertex='raw', center_edges=False, alpha=0.05,
                         beta=1.0, gamma=1.0),
