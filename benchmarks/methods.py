@@ -1,10 +1,10 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """The distillation methods compared by the accuracy study and the cost
-benchmark: one config per method (plus cfg-options for the SEKD
-ablations), for the embedded RetinaNet R-34 -> R-18 w32 pair (and the same
-pair of Faster R-CNNs, :meth:`Method.config`) and for the COCO RetinaNet
-R-101 -> R-50 pair. Every entry is an ordinary config that
-``tools/train.py`` runs as is.
+benchmark: one config per method (plus cfg-options for SEKD's vertex term
+alone and the peers' level choice), for the embedded RetinaNet R-34 -> R-18
+w32 pair (and the same pair of Faster R-CNNs, :meth:`Method.config`) and
+for the COCO RetinaNet R-101 -> R-50 pair. Every entry is an ordinary config
+that ``tools/train.py`` runs as is.
 """
 import os.path as osp
 from typing import List, NamedTuple, Optional, Tuple
@@ -73,13 +73,6 @@ def _sekd(**options) -> Tuple[str, ...]:
                  for key, value in options.items())
 
 
-def _candidate(label: str, **options) -> 'Method':
-    """A SEKD design candidate: the SEKD config with some decisions
-    changed (docs/results.md, design log)."""
-    return Method(label, _SEKD.format(EMBEDDED), _SEKD.format(COCO),
-                  _sekd(**options), SEKD_WEIGHTS)
-
-
 def _peer_no_small(peer: str, label: str, weight_key: str,
                    weights: Tuple[str, ...]) -> 'Method':
     """A peer with its losses on the two smallest FPN levels (``p5``,
@@ -97,90 +90,11 @@ METHODS = dict(
                  'coco.py'),
     sekd=Method('SEKD (V+E+S)', _SEKD.format(EMBEDDED), _SEKD.format(COCO),
                 weights=SEKD_WEIGHTS),
-    sekd_v=Method('SEKD V only', _SEKD.format(EMBEDDED), _SEKD.format(COCO),
-                  _sekd(beta=0, gamma=0), SEKD_WEIGHTS, 'sekd'),
-    sekd_ve=Method('SEKD V+E', _SEKD.format(EMBEDDED), _SEKD.format(COCO),
-                   _sekd(gamma=0), SEKD_WEIGHTS, 'sekd'),
-    sekd_es=Method('SEKD E+S (no V)', _SEKD.format(EMBEDDED),
-                   _SEKD.format(COCO), _sekd(alpha=0), SEKD_WEIGHTS, 'sekd'),
-    # design candidates, each one decision away from the default design.
-    # They are overrides of the *current* SEKD config: the sessions 3-5
-    # keys below were run (design log) on the design of their time, and
-    # some now equal `sekd` (e.g. `sekd_noatt`, `sekd_both`: the attention
-    # is off in the configs since session 3); the design log's numbers are
-    # those of that time, not of rerunning these keys now.
-    sekd_raw=_candidate('SEKD, session-2 design (raw V, cosine E)',
-                        vertex='raw', center_edges=False, alpha=0.05,
-                        beta=1.0, gamma=1.0),
-    sekd_noatt=_candidate('SEKD without attention', spatial_attention=False,
-                          channel_attention=False),
-    # the teacher's channel attention at tau 0.5 puts most of the weight on
-    # 1-10% of the channels (docs/results.md, design log)
-    sekd_sp=_candidate('SEKD, spatial attention only',
-                       channel_attention=False),
-    sekd_sp_v=_candidate('SEKD V only, spatial attention only',
-                         channel_attention=False, beta=0, gamma=0),
-    sekd_tau2=_candidate('SEKD, attention tau 2', tau=2.0),
-    sekd_noatt_batch=_candidate('SEKD without attention, batch graph',
-                                spatial_attention=False,
-                                channel_attention=False, graph='batch'),
-    sekd_noatt_g03=_candidate('SEKD without attention, graph terms x0.3',
-                              spatial_attention=False,
-                              channel_attention=False, beta=7.5, gamma=7.5),
-    sekd_g03_tau4=_candidate('SEKD, graph terms x0.3, attention tau 4',
-                             tau=4.0, beta=7.5, gamma=7.5),
-    sekd_g03_batch=_candidate('SEKD, graph terms x0.3, no attention, batch '
-                              'graph', spatial_attention=False,
-                              channel_attention=False, beta=7.5, gamma=7.5,
-                              graph='batch'),
-    sekd_sp_batch=_candidate('SEKD, spatial attention only, batch graph',
-                             channel_attention=False, graph='batch'),
-    sekd_both=_candidate('SEKD, teacher+student attention',
-                         attention='both'),
-    # alpha 10: CWD's published weight on the same normalised KL
-    sekd_softmax=_candidate('SEKD, softmax vertices (CWD-style)',
-                            vertex='softmax', alpha=10.0),
-    sekd_graph3=_candidate('SEKD, graph terms x3 (equal to V at start)',
-                           beta=75.0, gamma=75.0),
-    sekd_cos=_candidate('SEKD, uncentred (cosine) edges',
-                        center_edges=False),
-    # session 6: the directions of issue #10 not measured before
-    sekd_gt=_candidate('SEKD, spatial attention from the GT boxes '
-                       '(FGD-style)', attention='gt', spatial_attention=True),
-    # FGD's ratio put ~85% of the weight on the boxes; a milder one
-    sekd_gt_fg05=_candidate('SEKD, GT box attention, foreground weight 0.5',
-                            attention='gt', spatial_attention=True,
-                            gt_fg_weight=0.5),
-    sekd_warmup=_candidate('SEKD, weights warmed up with the LR (100 its)',
-                           warmup_iters=100),
-    # the first three FPN levels: the two smallest (2 x 2 and 1 x 1 at
-    # 96 px) left out
-    sekd_no_small=_candidate('SEKD without the two smallest FPN levels',
-                             levels='(p2,p3,p4)'),
-    sekd_ns_warmup=_candidate('SEKD without the two smallest FPN levels, '
-                              'weights warmed up (100 its)',
-                              levels='(p2,p3,p4)', warmup_iters=100),
-    # session 13, long regime: the graph terms heavier with V unchanged
-    # (E + S fall to 3.6% of SEKD's loss by the end of a long run; the
-    # weight sweeps of session 11 scaled alpha with them)
-    # the paper's attention guidance on the configs' design: the teacher's
-    # spatial attention, and the teacher's and student's together (the
-    # channel attention concentrated the loss most, design log)
-    sekd_att_sp=_candidate('SEKD, teacher spatial attention',
-                           spatial_attention=True),
-    sekd_att_both_sp=_candidate('SEKD, teacher + student spatial attention',
-                                spatial_attention=True, attention='both'),
-    sekd_graph_x03=_candidate('SEKD, graph terms x0.3 (beta = gamma = '
-                              '0.675)', beta=0.675, gamma=0.675),
-    sekd_graph_x3=_candidate('SEKD, graph terms x3 (beta = gamma = 6.75)',
-                             beta=6.75, gamma=6.75),
-    sekd_graph_x10=_candidate('SEKD, graph terms x10 (beta = gamma = 22.5)',
-                              beta=22.5, gamma=22.5),
-    # one graph per image: within-image channel relations, which the
-    # batch's vertex term does not fix until it is matched (8x the
-    # eigensolves of the batch graph at batch 8)
-    sekd_image_graph=_candidate('SEKD, one graph per image',
-                                graph='image'),
+    # SEKD's vertex term alone (PKD's normalised loss on SEKD's levels, with
+    # SEKD's warm-up): what the graph terms are measured against
+    sekd_v=Method('SEKD V only (beta = gamma = 0)', _SEKD.format(EMBEDDED),
+                  _SEKD.format(COCO), _sekd(beta=0, gamma=0), SEKD_WEIGHTS,
+                  'sekd'),
     ega=Method('EGA', _EGA.format('ega', EMBEDDED), _EGA.format('ega', COCO),
                weights=PEER_WEIGHTS),
     sekd_ega=Method('SEKD + EGA', _EGA.format('sekd-ega', EMBEDDED),
@@ -190,8 +104,8 @@ METHODS = dict(
                   _PEER.format('fitnet', COCO), weights=PEER_WEIGHTS),
     pkd=Method('PKD', _PEER.format('pkd', EMBEDDED),
                _PEER.format('pkd', COCO), weights=PEER_WEIGHTS),
-    # the peers without the two smallest levels (sekd_no_small's choice,
-    # given to them too)
+    # the peers without the two smallest levels (the choice SEKD's
+    # embedded configs make, given to them too)
     pkd_no_small=_peer_no_small('pkd', 'PKD', 'loss_weight', PEER_WEIGHTS),
     cwd=Method('CWD', _PEER.format('cwd', EMBEDDED),
                _PEER.format('cwd', COCO), weights=PEER_WEIGHTS),
@@ -199,11 +113,6 @@ METHODS = dict(
                _PEER.format('mgd', COCO), weights=MGD_WEIGHTS),
     cwd_no_small=_peer_no_small('cwd', 'CWD', 'loss_weight', PEER_WEIGHTS),
     mgd_no_small=_peer_no_small('mgd', 'MGD', 'alpha_mgd', MGD_WEIGHTS),
-    # MGD's alpha at COCO's per-element scale (see the config); on COCO it
-    # is the published MGD.
-    mgd_alpha1e3=Method('MGD (alpha 1e-3)',
-                        _PEER.format('mgd-alpha1e-3', EMBEDDED),
-                        _PEER.format('mgd', COCO), weights=MGD_WEIGHTS),
 )
 
 #: The teacher of every embedded distillation config above (for Faster

@@ -45,9 +45,12 @@ def fpn_recorders() -> dict:
 
 
 def sekd_algorithm(student: dict, teacher: dict, sekd: Optional[dict] = None,
-                   algorithm: str = 'FpnTeacherDistill', **distiller_kwargs):
+                   algorithm: str = 'FpnTeacherDistill',
+                   algorithm_kwargs: Optional[dict] = None,
+                   **distiller_kwargs):
     """``algorithm`` (MMRazor's ``FpnTeacherDistill`` or our
-    ``DetFpnTeacherDistill``) with ``SEKDDistiller`` on all 5 FPN levels."""
+    ``DetFpnTeacherDistill``, with ``algorithm_kwargs``) with
+    ``SEKDDistiller`` on all 5 FPN levels."""
     spec = dict(levels=('p3', 'p4', 'p5', 'p6', 'p7'), k=4)
     spec.update(sekd or {})
     distiller = dict(
@@ -67,7 +70,8 @@ def sekd_algorithm(student: dict, teacher: dict, sekd: Optional[dict] = None,
                 mean=[123.675, 116.28, 103.53],
                 std=[58.395, 57.12, 57.375],
                 bgr_to_rgb=True,
-                pad_size_divisor=32)))
+                pad_size_divisor=32),
+            **(algorithm_kwargs or {})))
 
 
 def build_model(cfg: dict):

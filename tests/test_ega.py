@@ -16,7 +16,7 @@ from sekd_test_utils import (build_model, demo_batch, detector_cfg,
 from sekd_mm.models.connectors import EGAEmbedding
 from sekd_mm.models.losses import EGAEdgeLoss, EGALoss, EGANodeLoss
 from sekd_mm.models.losses import ega_loss as ega_module
-from sekd_mm.models.losses import pearson_matrix
+from sekd_mm.models.utils import pearson_matrix
 
 LOSSES = (EGAEdgeLoss, EGANodeLoss, EGALoss)
 LEVELS = ('p3', 'p4', 'p5', 'p6', 'p7')

@@ -1,6 +1,7 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """SEKDDistiller inside MMRazor's FpnTeacherDistill with real RetinaNets."""
 import copy
+import os.path as osp
 
 import pytest
 import torch
@@ -8,8 +9,10 @@ from mmengine.logging import MessageHub
 from sekd_test_utils import (build_model, demo_batch, detector_cfg,
                              fpn_recorders, sekd_algorithm)
 
-from sekd_mm.models.distillers import sekd_distiller as sekd_distiller_module
+from sekd_mm.models.utils import SHIPPED
 from sekd_mm.models.utils import crg as crg_module
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 LEVELS = ('p3', 'p4', 'p5', 'p6', 'p7')
 
@@ -36,33 +39,71 @@ def test_every_term_is_logged(r50_r101):
     assert all(torch.isfinite(losses[k]) and losses[k] > 0 for k in expected)
 
 
-@pytest.mark.parametrize('graph', ['image', 'batch'])
-def test_one_by_one_levels(graph):
-    """At 64 px, P6 and P7 are 1 x 1: a single position has no spatial
-    correlation, so per-image graphs give E = S = 0 there (docs/method.md);
-    the batch graph correlates the channels over the images instead."""
+def test_one_by_one_levels():
+    """At 64 px, P6 and P7 are 1 x 1: the graph of a level is built over the
+    batch, so the channels still correlate over the images there."""
     torch.manual_seed(0)
     algo = sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),
-                          sekd=dict(graph=graph))
+                          sekd=dict())
     losses = algo(**demo_batch(algo, batch_size=3, size=64), mode='loss')
     for level in ('p6', 'p7'):
-        assert losses[f'distill.loss_sekd_v_{level}'] > 0
-        graph_terms = [losses[f'distill.loss_sekd_{t}_{level}'] for t in 'es']
-        if graph == 'image':
-            assert all(v == 0 for v in graph_terms)
-        else:
-            assert all(v > 0 for v in graph_terms)
+        for term in 'ves':
+            assert losses[f'distill.loss_sekd_{term}_{level}'] > 0
 
 
-def test_defaults_are_the_tuned_design():
-    algo = sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),
-                          sekd=dict())
-    distiller = algo.distiller
-    assert distiller.sekd_weights == dict(v=1.5, e=2.25, s=2.25)
-    loss = distiller.sekd_losses['v']
-    assert (loss.spatial_attention, loss.channel_attention, loss.graph,
-            loss.vertex, loss.center_edges) == (False, False, 'batch',
-                                                'standard', True)
+def test_defaults_are_the_shipped_design():
+    distiller = build_model(dict(
+        type='SEKDDistiller',
+        student_recorders=fpn_recorders(),
+        teacher_recorders=fpn_recorders(),
+        sekd=dict(levels=('p3', ))))
+    assert distiller.sekd_weights == dict(
+        v=SHIPPED.alpha, e=SHIPPED.beta, s=SHIPPED.gamma)
+    for loss in distiller.sekd_losses.values():
+        assert (loss.tau, loss.spatial_attention,
+                loss.channel_attention) == (SHIPPED.tau,
+                                            SHIPPED.spatial_attention,
+                                            SHIPPED.channel_attention)
+    spectral = distiller.sekd_losses['s']
+    assert (spectral.k, spectral.groups) == (SHIPPED.k, SHIPPED.groups)
+
+
+@pytest.mark.parametrize('config', [
+    'configs/sekd/sekd_retinanet_r34_retinanet_r18-w32_synthetic.py',
+    'configs/sekd/sekd_faster-rcnn_r34_faster-rcnn_r18-w32_synthetic.py',
+])
+def test_standalone_losses_equal_the_shipped_distiller(config):
+    """A loss built with default arguments, used alone on a config's levels
+    (after the same connectors), gives the distiller's term under the
+    shipped config, divided by its weight: the one design, by test."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from sekd_mm.models import CRGEdgeLoss, CRGSpectralLoss, CRGVertexLoss
+    cfg = Config.fromfile(osp.join(REPO, config))
+    spec = cfg.model.distiller.sekd
+    assert {k: spec[k] for k in SHIPPED.spec()} == SHIPPED.spec()
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        distiller = build_model(cfg.model.distiller.to_dict())
+    torch.manual_seed(0)
+    feats = {
+        name: (torch.randn(4, 64, 12, 12), torch.randn(4, 128, 12, 12))
+        for name in spec.levels
+    }
+
+    def level_features(name):
+        s, t = feats[name]
+        return distiller.connectors[f'sekd_student_{name}'](s), t
+
+    distiller.level_features = level_features
+    got = distiller.compute_sekd_losses()
+    for term, loss_fn, weight in (('v', CRGVertexLoss(), SHIPPED.alpha),
+                                  ('e', CRGEdgeLoss(), SHIPPED.beta),
+                                  ('s', CRGSpectralLoss(), SHIPPED.gamma)):
+        for name in spec.levels:
+            alone = loss_fn(*level_features(name))
+            torch.testing.assert_close(got[f'loss_sekd_{term}_{name}'],
+                                       weight * alone)
 
 
 def _descend(algo, data, select, lr=None, step=None):
@@ -127,10 +168,10 @@ def test_graph_built_once_per_level_per_step(r50_r101, monkeypatch):
 def test_zero_weight_terms_are_skipped():
     algo = sekd_algorithm(
         detector_cfg(depth=18), detector_cfg(depth=18),
-        sekd=dict(beta=0.0, gamma=0.0, level_weights=dict(p7=0.0)))
+        sekd=dict(beta=0.0, gamma=0.0))
     losses = algo(**demo_batch(algo), mode='loss')
     names = {k for k in losses if 'loss_sekd' in k}
-    assert names == {f'distill.loss_sekd_v_{lv}' for lv in LEVELS[:4]}
+    assert names == {f'distill.loss_sekd_v_{lv}' for lv in LEVELS}
 
 
 def test_connector_for_narrower_student_fpn():
@@ -159,74 +200,36 @@ def test_sekd_combines_with_configurable_distiller_losses():
     assert 'distill.loss_sekd_e_p3' in losses
 
 
-def test_gt_attention_takes_the_boxes_of_the_batch(monkeypatch):
-    """attention='gt': DetFpnTeacherDistill hands the batch's boxes to the
-    distiller, which builds each level's box attention from them."""
+def test_warmup_ramps_every_distillation_loss_linearly():
+    """DetFpnTeacherDistill(distill_warmup_iters=N) scales every distill.*
+    term (SEKD's and any other distiller loss) by min(1, (iter + 1) / N);
+    the detector's own losses are untouched."""
     torch.manual_seed(0)
-    spec = dict(attention='gt', spatial_attention=True)
-    algo = sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),
-                          sekd=spec, algorithm='DetFpnTeacherDistill')
-    batch = demo_batch(algo, size=64)
-    calls = []
-    real = sekd_distiller_module.box_attention
-
-    def spy(boxes, input_hw, feat_hw, fg_weight, dtype):
-        calls.append((boxes, input_hw, feat_hw, fg_weight))
-        return real(boxes, input_hw, feat_hw, fg_weight, dtype)
-
-    monkeypatch.setattr(sekd_distiller_module, 'box_attention', spy)
-    losses = algo(**batch, mode='loss')
-    assert [c[2] for c in calls] == [(8, 8), (4, 4), (2, 2), (1, 1), (1, 1)]
-    boxes, input_hw, _, fg_weight = calls[0]
-    assert input_hw == (64, 64) and fg_weight == 2.0
-    for got, sample in zip(boxes, batch['data_samples']):
-        torch.testing.assert_close(got, sample.gt_instances.bboxes)
-    gt_v = losses['distill.loss_sekd_v_p3']
-    assert torch.isfinite(gt_v) and gt_v > 0
-    algo.distiller.sekd_losses['v'].spatial_attention = False
-    uniform = algo(**batch, mode='loss')['distill.loss_sekd_v_p3']
-    assert not torch.allclose(gt_v, uniform)
-
-
-def test_gt_attention_without_the_boxes_names_the_fix():
-    algo = sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),
-                          sekd=dict(attention='gt', spatial_attention=True))
-    with pytest.raises(RuntimeError, match='DetFpnTeacherDistill'):
-        algo(**demo_batch(algo), mode='loss')
-
-
-@pytest.mark.parametrize('algorithm', ['FpnTeacherDistill',
-                                       'DetFpnTeacherDistill'])
-def test_gt_attention_is_checked_before_the_first_step(algorithm):
-    """The runner calls ``init_weights`` before training: with an algorithm
-    that does not pass the boxes, attention='gt' fails there."""
-    algo = sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),
-                          sekd=dict(attention='gt', spatial_attention=True),
-                          algorithm=algorithm)
-    assert algo.distiller.receives_batch == (algorithm != 'FpnTeacherDistill')
-    if algorithm == 'FpnTeacherDistill':
-        with pytest.raises(ValueError, match="model.type='DetFpnTeacherDis"):
-            algo.init_weights()
-    else:
-        algo.init_weights()
-        assert algo.distiller.is_init
-
-
-def test_warmup_ramps_the_sekd_weights_linearly():
-    torch.manual_seed(0)
-    algo = sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),
-                          sekd=dict(warmup_iters=10))
+    algo = sekd_algorithm(
+        detector_cfg(depth=18), detector_cfg(depth=18), sekd=dict(gamma=0),
+        algorithm='DetFpnTeacherDistill',
+        algorithm_kwargs=dict(distill_warmup_iters=10),
+        distill_losses=dict(loss_pkd_p3=dict(type='PKDLoss')),
+        loss_forward_mappings=dict(loss_pkd_p3=dict(
+            preds_S=dict(from_student=True, recorder='fpn', data_idx=0),
+            preds_T=dict(from_student=False, recorder='fpn', data_idx=0))))
     batch = demo_batch(algo)
     hub = MessageHub.get_instance('test_sekd_warmup')
-    sekd = {}
+    seen = {}
     for it in (0, 4, 9, 50):
         hub.update_info('iter', it)
         assert MessageHub.get_current_instance().get_info('iter') == it
-        losses = algo(**batch, mode='loss')
-        sekd[it] = {k: v for k, v in losses.items() if 'loss_sekd_' in k}
-    for key, full in sekd[50].items():
+        seen[it] = algo(**batch, mode='loss')
+    full = seen[50]
+    assert 'distill.loss_pkd_p3' in full and 'distill.loss_sekd_v_p3' in full
+    for key, value in full.items():
         for it, ramp in ((0, 0.1), (4, 0.5), (9, 1.0)):
-            torch.testing.assert_close(sekd[it][key], ramp * full)
+            expected = ramp * value if key.startswith('distill.') else value
+            torch.testing.assert_close(seen[it][key], expected)
+    with pytest.raises(ValueError, match='distill_warmup_iters must be'):
+        sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),
+                       algorithm='DetFpnTeacherDistill',
+                       algorithm_kwargs=dict(distill_warmup_iters=2.5))
 
 
 # --- build-time validation ------------------------------------------------
@@ -237,13 +240,12 @@ def test_warmup_ramps_the_sekd_weights_linearly():
     (dict(k=256), {}, 'k <= 255'),
     (dict(alpha=-1.0), {}, 'alpha must be a number >= 0'),
     (dict(gamma=float('inf')), {}, 'gamma must be a number >= 0, finite'),
-    (dict(level_weights=dict(p9=1.0)), {}, "unknown level"),
     (dict(lambda_v=1.0), {}, 'Unknown SEKD option'),
-    (dict(mode='exact'), {}, 'mode must be one of'),
-    (dict(attention='boxes'), {}, 'attention must be one of'),
-    (dict(gt_fg_weight=0.0), {}, 'gt_fg_weight must be > 0'),
-    (dict(warmup_iters=-5), {}, 'warmup_iters must be an int >= 0'),
-    (dict(warmup_iters=2.5), {}, 'warmup_iters must be an int >= 0'),
+    # switches of past designs are gone: an error, not a silent default
+    (dict(graph='image'), {}, "Unknown SEKD option.*'graph'"),
+    (dict(level_weights=dict(p7=0.0)), {}, 'Unknown SEKD option'),
+    (dict(tau=0.0), {}, 'tau must be > 0'),
+    (dict(warmup_iters=100), {}, "Unknown SEKD option.*'warmup_iters'"),
     (dict(), dict(student_recorders=dict(fpn=dict(
         type='ModuleOutputs', source='nek'))), "Did you mean \\['neck'"),
 ])

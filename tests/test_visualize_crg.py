@@ -144,20 +144,16 @@ def test_numbers_equal_crg_pair_on_the_same_features(setup, tmp_path,
             algo.architecture.extract_feat(inputs)[LEVEL_IDX])
         assert feat_s.shape == feat_t.shape and feat_t.shape[1] == 128
         # the config's design, spelled out (not through the distiller)
-        design = dict(tau=sekd.tau, attention=sekd.attention,
-                      vertex=sekd.vertex, center_edges=sekd.center_edges,
-                      graph=sekd.graph)
-        pair = CRGPair(feat_s, feat_t, spatial_graph=sekd.spatial_attention,
-                       **design)
+        pair = CRGPair(feat_s, feat_t, tau=sekd.tau,
+                       spatial_attention=sekd.spatial_attention)
         a_s, a_t = pair.adjacency_S[0], pair.adjacency_T[0]
         off = ~torch.eye(a_t.shape[0], dtype=torch.bool)
         adj = (a_s - a_t).abs()[off].mean().item()
         fro = (torch.linalg.norm(pair.laplacian_S - pair.laplacian_T) /
                torch.linalg.norm(pair.laplacian_T)).item()
         loss_e = CRGEdgeLoss(
-            spatial_attention=sekd.spatial_attention,
-            channel_attention=sekd.channel_attention,
-            **design)(feat_s, feat_t).item()
+            tau=sekd.tau, spatial_attention=sekd.spatial_attention,
+            channel_attention=sekd.channel_attention)(feat_s, feat_t).item()
     assert 0.01 < adj and 0.001 < fro  # random weights: far apart
     assert float(lines['after']['adj']) == pytest.approx(adj, abs=2e-6)
     assert float(lines['after']['fro']) == pytest.approx(fro, abs=2e-6)

@@ -9,6 +9,7 @@ _base_ = [
 
 fpn_recorders = dict(fpn=dict(type='ModuleOutputs', source='neck'))
 model = dict(
+    distill_warmup_iters=0,  # EGA alone: no warm-up
     distiller=dict(
         _delete_=True,
         type='ConfigurableDistiller',

@@ -2,6 +2,7 @@
 _base_ = ['../sekd/sekd_retinanet_r101_retinanet_r50_2x_coco.py', '../_base_/distill/ega.py']
 
 model = dict(
+    distill_warmup_iters=0,  # EGA alone: no warm-up
     distiller=dict(
         _delete_=True,
         type='ConfigurableDistiller',

@@ -9,4 +9,7 @@ _base_ = [
     '../sekd/sekd_faster-rcnn_r34_faster-rcnn_r18-w32_synthetic.py',
     '../_base_/distill/peers.py',
 ]
-model = dict(distiller=dict(_delete_=True, **_base_.peers_embedded['pkd']))
+# MMRazor's published setting: no warm-up of the distillation loss
+model = dict(
+    distill_warmup_iters=0,
+    distiller=dict(_delete_=True, **_base_.peers_embedded['pkd']))

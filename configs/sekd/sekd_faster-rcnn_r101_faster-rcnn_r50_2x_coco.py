@@ -12,6 +12,7 @@ teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/fast
 model = dict(
     _scope_='mmrazor',
     type='DetFpnTeacherDistill',
+    distill_warmup_iters=_base_.distill_warmup_iters,
     architecture=dict(cfg_path='mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py', pretrained=False),
     teacher=dict(cfg_path='mmdet::faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py', pretrained=False),
     teacher_ckpt=teacher_ckpt,

@@ -13,6 +13,7 @@ model = dict(
     _delete_=True,
     _scope_='mmrazor',
     type='DetFpnTeacherDistill',
+    distill_warmup_iters=_base_.distill_warmup_iters,
     architecture=dict(
         cfg_path='mmdet::pascal_voc/faster-rcnn_r50_fpn_1x_voc0712.py',
         pretrained=False),

@@ -15,6 +15,7 @@ model = dict(
     _delete_=True,
     _scope_='mmrazor',
     type='DetFpnTeacherDistill',
+    distill_warmup_iters=_base_.distill_warmup_iters,
     architecture=_base_.student_model,
     teacher=_base_.teacher_model,
     teacher_ckpt=teacher_ckpt,

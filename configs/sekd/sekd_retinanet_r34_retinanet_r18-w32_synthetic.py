@@ -1,13 +1,8 @@
 # SEKD: RetinaNet R-34 (FPN 128) -> R-18 half width (FPN 64), embedded COCO.
 # Train the teacher first:
 #   python tools/train.py configs/embedded/retinanet_r34_synthetic.py
-# On RetinaNet the graph terms have not paid on the embedded study
-# (docs/results.md, sessions 10-13, 41.4 AP teacher): SEKD with them was
-# 0.3-0.7 AP below its vertex term alone on the tuning and reported splits,
-# in the short and the long regime (on Faster R-CNN they add +1.5 to +3.5 AP). The
-# vertex term alone is sekd=dict(beta=0, gamma=0) (PKD's normalised loss
-# with a warm-up); the default keeps SEKD's design, chosen on the first
-# teacher's tuning split.
+# On RetinaNet the graph terms have not paid on the embedded study (the
+# vertex term alone, sekd=dict(beta=0, gamma=0), was ahead: docs/results.md).
 _base_ = [
     '../embedded/retinanet_r18-w32_synthetic.py',
     '../_base_/distill/sekd_embedded.py',
@@ -22,6 +17,7 @@ model = dict(
     _delete_=True,
     _scope_='mmrazor',
     type='DetFpnTeacherDistill',
+    distill_warmup_iters=_base_.distill_warmup_iters,
     architecture=_base_.student_model,
     teacher=_base_.teacher_model,
     teacher_ckpt=teacher_ckpt,

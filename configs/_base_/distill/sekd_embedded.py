@@ -1,8 +1,7 @@
 # SEKD on the first three of the five FPN levels (P2-P4) of the embedded
 # models: teacher FPN 128 channels, student FPN 64 channels (a 1x1
 # ConvModule connector per level).
-# The design and weights are the shared SEKD spec (sekd_fpn256.py), chosen
-# on the accuracy study's tuning split (docs/results.md, "Design log").
+# The design and weights are the shared SEKD spec (sekd_fpn256.py).
 _base_ = ['./sekd_fpn256.py']
 
 sekd_distiller = dict(
@@ -12,7 +11,7 @@ sekd_distiller = dict(
     sekd=dict(
         # The first three FPN levels: at 96 px the last two maps are 2 x 2
         # and 1 x 1 (RetinaNet; 3 x 3 and 2 x 2 for Faster R-CNN), and
-        # distilling them cost AP on the tuning split (session 6: RetinaNet
+        # distilling them cost AP on the tuning split (2026-11-22: RetinaNet
         # +0.5 AP over two seeds without them, Faster R-CNN +5.9 on one;
         # PKD gained +0.55 the same way, so the peers get the same choice
         # in the study). The COCO / VOC configs keep all five levels: their
@@ -25,5 +24,6 @@ sekd_distiller = dict(
             in_channel=64,
             out_channel=128,
             act_cfg=None),
-        # the embedded schedule's LR warm-up is 100 iterations
-        **dict(_base_.sekd_spec, warmup_iters=100)))
+        **_base_.sekd_spec))
+# the embedded schedule's LR warm-up is 100 iterations
+distill_warmup_iters = 100

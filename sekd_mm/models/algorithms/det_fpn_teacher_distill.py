@@ -1,8 +1,10 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
-"""MMRazor's FpnTeacherDistill with the class count set in one place."""
+"""MMRazor's FpnTeacherDistill with the class count set in one place and
+a warm-up of the distillation losses."""
 import copy
 from typing import Dict, List, Optional, Union
 
+from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 from mmrazor.models.algorithms import FpnTeacherDistill
@@ -14,7 +16,8 @@ from torch import Tensor
 @MODELS.register_module()
 class DetFpnTeacherDistill(FpnTeacherDistill):
     """``FpnTeacherDistill`` whose ``num_classes`` argument sets the class
-    count of every head of the student (``architecture``) and the teacher.
+    count of every head of the student (``architecture``) and the teacher,
+    and whose distillation losses can ramp up over the first iterations.
 
     A distillation config copies the student's and the teacher's model dicts
     when it is read, so a derived config that changes ``num_classes`` would
@@ -29,17 +32,20 @@ class DetFpnTeacherDistill(FpnTeacherDistill):
     Every ``num_classes`` key found in either model dict is replaced;
     ``None`` (the default) leaves both models as configured.
 
-    Before each training step it hands the batch to the distiller's
-    ``set_batch`` when the distiller has one (``SEKDDistiller`` takes the
-    ground-truth boxes from it for ``attention='gt'``) and marks the
-    distiller (``receives_batch = True``) so that it can check this when it
-    is initialised. Everything else is
-    MMRazor's ``FpnTeacherDistill``.
+    With ``distill_warmup_iters=N`` every distillation loss (the
+    ``distill.*`` terms, whatever the distiller: SEKD's, MMRazor's PKD,
+    CWD, MGD, ...) is multiplied by ``min(1, (iter + 1) / N)``, the
+    runner's iteration read from MMEngine's ``MessageHub`` (no ramp outside
+    a runner): the same warm-up is open to every method, e.g. over the
+    learning rate's warm-up. Everything else is MMRazor's
+    ``FpnTeacherDistill``.
 
     Args:
         architecture (dict): The student's config.
         teacher (dict): The teacher's config.
         num_classes (int, optional): Class count of both detectors.
+        distill_warmup_iters (int): Iterations over which the distillation
+            losses ramp up linearly; 0 (default) means none.
         **kwargs: ``FpnTeacherDistill``'s other arguments (``distiller``,
             ``teacher_ckpt``, ...).
 
@@ -53,27 +59,45 @@ class DetFpnTeacherDistill(FpnTeacherDistill):
                  architecture: Union[BaseModel, Dict],
                  teacher: Union[BaseModel, Dict],
                  num_classes: Optional[int] = None,
+                 distill_warmup_iters: int = 0,
                  **kwargs) -> None:
+        if isinstance(distill_warmup_iters, bool) or not isinstance(
+                distill_warmup_iters, int) or distill_warmup_iters < 0:
+            raise ValueError('distill_warmup_iters must be an int >= 0 (0: '
+                             f'no warm-up), got {distill_warmup_iters!r}')
         if num_classes is not None:
             architecture = set_num_classes(architecture, num_classes,
                                            'architecture')
             teacher = set_num_classes(teacher, num_classes, 'teacher')
         self.num_classes = num_classes
+        self.distill_warmup_iters = distill_warmup_iters
         super().__init__(architecture=architecture, teacher=teacher,
                          **kwargs)
-        if hasattr(self.distiller, 'receives_batch'):
-            self.distiller.receives_batch = True
+
+    def warmup_factor(self) -> float:
+        """``min(1, (iter + 1) / distill_warmup_iters)`` with the runner's
+        current iteration (1 without warm-up or outside a runner)."""
+        if not self.distill_warmup_iters:
+            return 1.0
+        it = MessageHub.get_current_instance().get_info('iter')
+        if it is None:
+            return 1.0
+        return min(1.0, (int(it) + 1) / self.distill_warmup_iters)
 
     def loss(self,
              batch_inputs: Tensor,
              data_samples: Optional[List[BaseDataElement]] = None
              ) -> LossResults:
-        """``FpnTeacherDistill.loss`` after giving the distiller the batch
-        (``set_batch(batch_inputs, data_samples)``)."""
-        set_batch = getattr(self.distiller, 'set_batch', None)
-        if set_batch is not None:
-            set_batch(batch_inputs, data_samples)
-        return super().loss(batch_inputs, data_samples)
+        """``FpnTeacherDistill.loss`` with the ``distill.*`` terms scaled by
+        :meth:`warmup_factor`."""
+        losses = super().loss(batch_inputs, data_samples)
+        ramp = self.warmup_factor()
+        if ramp == 1.0:
+            return losses
+        return {
+            key: value * ramp if key.startswith('distill.') else value
+            for key, value in losses.items()
+        }
 
 
 def set_num_classes(model: Union[BaseModel, Dict], num_classes: int,

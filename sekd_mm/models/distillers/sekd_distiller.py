@@ -2,10 +2,9 @@
 """SEKD distiller: multi-level CRG distillation on recorded feature maps."""
 import difflib
 import math
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.logging import MessageHub
 from mmrazor.models.algorithms.base import LossResults
 from mmrazor.models.distillers import ConfigurableDistiller
 from mmrazor.models.task_modules import RecorderManager
@@ -13,8 +12,7 @@ from mmrazor.registry import MODELS
 from torch import Tensor, nn
 
 from ..losses import CRGEdgeLoss, CRGSpectralLoss, CRGVertexLoss
-from ..utils import CRGPair, batch_teacher_spectra, box_attention
-from ..utils.crg import compute_dtype
+from ..utils import SHIPPED, batch_teacher_spectra
 
 TERMS = ('v', 'e', 's')
 
@@ -26,7 +24,8 @@ class SEKDDistiller(ConfigurableDistiller):
     ``L_total = L_origin + alpha * L_V + beta * L_E + gamma * L_S`` on every
     distilled level (FPN level): vertices (:class:`CRGVertexLoss`), edges
     (:class:`CRGEdgeLoss`) and spectral embedding (:class:`CRGSpectralLoss`)
-    of the Channels Relational Graph, under teacher attention. For each
+    of the Channels Relational Graph, with the paper's attention guidance as
+    an option. For each
     level, the teacher and student graphs are built once per step
     (:class:`~sekd_mm.models.utils.CRGPair`) and shared by the three terms.
     Each weighted term is returned separately as
@@ -48,11 +47,10 @@ class SEKDDistiller(ConfigurableDistiller):
               index ``i`` of the recorded module, a dict gives the index
               (``None`` for a module returning a single tensor).
             - ``alpha``, ``beta``, ``gamma`` (float): weights of ``L_V``,
-              ``L_E``, ``L_S`` (>= 0). Defaults 1.5, 2.25, 2.25, the
-              weights chosen on the accuracy study's tuning split
-              (docs/results.md, design log).
-            - ``level_weights`` (dict[str, float], optional): per-level
-              multipliers, default 1.0.
+              ``L_E``, ``L_S`` (>= 0).
+            - ``tau``, ``spatial_attention``, ``channel_attention`` (the
+              paper's attention guidance), ``k``, ``groups`` (the spectral
+              embedding): see the losses.
             - ``student_connectors`` (dict, optional): a connector config
               applied to each level (one instance per level), or a dict
               ``level -> connector config``; needed when the student's
@@ -61,26 +59,14 @@ class SEKDDistiller(ConfigurableDistiller):
               default is a ReLU, which would make every student channel
               non-negative while the teacher's FPN maps are signed, so that
               the student's graph could never have negative edges).
-            - ``tau`` (0.5), ``k`` (8), ``mode`` (``'residual'``), ``groups``
-              (1), ``spatial_attention`` (False), ``channel_attention``
-              (False),
-              ``eig_dtype`` (``'float32'``), ``eig_eps`` (1e-6),
-              ``attention`` (``'teacher'``), ``vertex`` (``'standard'``),
-              ``vertex_tau`` (1.0), ``center_edges`` (True), ``graph``
-              (``'batch'``): see the losses
-              and ``docs/method.md``.
-            - ``gt_fg_weight`` (float): with ``attention='gt'`` (spatial
-              attention from the ground-truth boxes, FGD-style; needs
-              ``DetFpnTeacherDistill``, which passes the boxes), the weight
-              of the foreground total against the background's
-              (:func:`~sekd_mm.models.utils.box_attention`). Default 2.0.
-            - ``warmup_iters`` (int): the SEKD weights ramp up linearly
-              over the first ``warmup_iters`` training iterations (read
-              from MMEngine's ``MessageHub``); 0 (default) means none.
             - ``check_finite`` (bool): raise ``FloatingPointError`` naming
               the term when a distillation loss (SEKD or any other of this
               distiller) is NaN/inf, before the optimizer step can corrupt
               the weights. Default True.
+
+            The design keys (weights, attention, spectral) default to the
+            shipped design, :class:`~sekd_mm.models.utils.SEKDDesign`
+            (``docs/method.md`` gives the measurements behind it).
         **kwargs: ``ConfigurableDistiller`` arguments.
     """
 
@@ -90,34 +76,19 @@ class SEKDDistiller(ConfigurableDistiller):
         self.sekd_student_recorder = spec.pop('student_recorder', 'fpn')
         self.sekd_teacher_recorder = spec.pop('teacher_recorder', 'fpn')
         self.sekd_levels = _parse_levels(spec.pop('levels', None))
+        design = {key: spec.pop(key, value)
+                  for key, value in SHIPPED.spec().items()}
         self.sekd_weights = dict(
-            v=spec.pop('alpha', 1.5),
-            e=spec.pop('beta', 2.25),
-            s=spec.pop('gamma', 2.25))
-        level_weights = spec.pop('level_weights', None) or {}
+            v=design['alpha'], e=design['beta'], s=design['gamma'])
         connectors = spec.pop('student_connectors', None)
         self.check_finite = spec.pop('check_finite', True)
-        self.gt_fg_weight = spec.pop('gt_fg_weight', 2.0)
-        self.warmup_iters = spec.pop('warmup_iters', 0)
-        loss_args = dict(
-            tau=spec.pop('tau', 0.5),
-            # the tuned design: no attention (docs/method.md says why)
-            spatial_attention=spec.pop('spatial_attention', False),
-            channel_attention=spec.pop('channel_attention', False),
-            eig_dtype=spec.pop('eig_dtype', 'float32'),
-            attention=spec.pop('attention', 'teacher'),
-            vertex=spec.pop('vertex', 'standard'),
-            vertex_tau=spec.pop('vertex_tau', 1.0),
-            center_edges=spec.pop('center_edges', True),
-            graph=spec.pop('graph', 'batch'))
-        spectral_args = dict(
-            k=spec.pop('k', 8),
-            mode=spec.pop('mode', 'residual'),
-            groups=spec.pop('groups', 1),
-            eig_eps=spec.pop('eig_eps', 1e-6))
         if spec:
             raise ValueError(f'Unknown SEKD option(s) {sorted(spec)}; see '
                              'the SEKDDistiller docstring for the keys.')
+        loss_args = dict(
+            tau=design['tau'],
+            spatial_attention=design['spatial_attention'],
+            channel_attention=design['channel_attention'])
 
         self._check_recorder(self.sekd_student_recorder,
                              self.student_recorders, 'student')
@@ -125,76 +96,14 @@ class SEKDDistiller(ConfigurableDistiller):
                              self.teacher_recorders, 'teacher')
         for name, weight in self.sekd_weights.items():
             _check_weight(dict(v='alpha', e='beta', s='gamma')[name], weight)
-        _check_weight('gt_fg_weight', self.gt_fg_weight)
-        if self.gt_fg_weight == 0:
-            raise ValueError('SEKD gt_fg_weight must be > 0 (the weight of '
-                             'the boxes against the background), got 0')
-        if isinstance(self.warmup_iters, bool) or not isinstance(
-                self.warmup_iters, int) or self.warmup_iters < 0:
-            raise ValueError('SEKD warmup_iters must be an int >= 0 (0: no '
-                             f'warm-up), got {self.warmup_iters!r}')
-        unknown = set(level_weights) - set(self.sekd_levels)
-        if unknown:
-            raise ValueError(f'level_weights has unknown level(s) '
-                             f'{sorted(unknown)}; levels are '
-                             f'{list(self.sekd_levels)}')
-        for name, weight in level_weights.items():
-            _check_weight(f'level_weights[{name!r}]', weight)
-        self.sekd_level_weights = {
-            name: float(level_weights.get(name, 1.0))
-            for name in self.sekd_levels
-        }
-
         self.sekd_losses = nn.ModuleDict(
             dict(
                 v=CRGVertexLoss(**loss_args),
                 e=CRGEdgeLoss(**loss_args),
-                s=CRGSpectralLoss(**spectral_args, **loss_args)))
+                s=CRGSpectralLoss(
+                    k=design['k'], groups=design['groups'], **loss_args)))
         self.sekd_connector_names = self._build_sekd_connectors(connectors)
         self._channels: Dict[str, Dict[str, Optional[int]]] = {}
-        self._gt: Optional[Tuple[Tuple[int, int], List[Tensor]]] = None
-        #: Set to True by the algorithm that calls :meth:`set_batch` before
-        #: every step (:class:`~sekd_mm.models.DetFpnTeacherDistill`).
-        self.receives_batch = False
-
-    def init_weights(self) -> None:
-        """``ConfigurableDistiller.init_weights`` after checking that
-        ``attention='gt'`` will get the ground-truth boxes. MMEngine's runner
-        calls it before the first training step, so a config that cannot
-        work fails at start-up, not after the data and the teacher are
-        loaded.
-
-        Raises:
-            ValueError: ``attention='gt'`` and the algorithm does not pass
-                the batch (it is not ``DetFpnTeacherDistill``).
-        """
-        if self.sekd_losses['v'].attention == 'gt' and not self.receives_batch:
-            raise ValueError(
-                "SEKD attention='gt' needs the ground-truth boxes of each "
-                "step, and this algorithm does not pass them: set "
-                "model.type='DetFpnTeacherDistill' (it hands the batch to "
-                "the distiller) or attention='teacher'.")
-        super().init_weights()
-
-    def set_batch(self, batch_inputs: Tensor,
-                  data_samples: Optional[Sequence] = None) -> None:
-        """Keep the ground-truth boxes of this step for ``attention='gt'``
-        (called by :class:`~sekd_mm.models.DetFpnTeacherDistill` before the
-        forward passes; a no-op for other attentions).
-
-        Args:
-            batch_inputs (Tensor): ``B x 3 x H x W`` padded batch.
-            data_samples (Sequence[DetDataSample]): with
-                ``gt_instances.bboxes`` (``N x 4``, ``x1 y1 x2 y2`` in input
-                pixels).
-        """
-        if self.sekd_losses['v'].attention != 'gt':
-            return
-        boxes = []
-        for sample in data_samples or []:
-            bboxes = sample.gt_instances.bboxes
-            boxes.append(getattr(bboxes, 'tensor', bboxes))
-        self._gt = (tuple(batch_inputs.shape[-2:]), boxes)
 
     # ------------------------------------------------------------------
     # build-time validation
@@ -312,55 +221,22 @@ class SEKDDistiller(ConfigurableDistiller):
         """
         # The three losses share their graph settings, so any of them
         # builds the pair all three read.
-        gt, self._gt = self._gt, None
         pairs = {
-            name: self._make_pair(*self.level_features(name), gt)
+            name: self.sekd_losses['v'].make_pair(*self.level_features(name))
             for name in self.sekd_levels
         }
-        spectral = self.sekd_losses['s']
         if self.sekd_weights['s'] > 0:
-            batch_teacher_spectra([
-                pair for name, pair in pairs.items()
-                if self.sekd_level_weights[name] > 0
-            ], spectral.k)
+            batch_teacher_spectra(list(pairs.values()),
+                                  self.sekd_losses['s'].k)
         losses = {}
-        ramp = self.warmup_factor()
         for name, pair in pairs.items():
             for term in TERMS:
-                weight = (self.sekd_weights[term] *
-                          self.sekd_level_weights[name] * ramp)
+                weight = self.sekd_weights[term]
                 if weight == 0:
                     continue
                 losses[f'loss_sekd_{term}_{name}'] = \
                     weight * self.sekd_losses[term].compute(pair)
         return losses
-
-    def _make_pair(self, feat_s: Tensor, feat_t: Tensor,
-                   gt: Optional[tuple]) -> CRGPair:
-        loss = self.sekd_losses['v']
-        if loss.attention != 'gt':
-            return loss.make_pair(feat_s, feat_t)
-        if gt is None or len(gt[1]) != feat_t.shape[0]:
-            raise RuntimeError(
-                "SEKD attention='gt' needs this step's ground-truth boxes: "
-                "use the algorithm type='DetFpnTeacherDistill' (it passes "
-                "them to the distiller) or set attention='teacher'.")
-        spatial = box_attention(gt[1], gt[0], tuple(feat_t.shape[-2:]),
-                                self.gt_fg_weight,
-                                compute_dtype(feat_s, feat_t))
-        return loss.make_pair(feat_s, feat_t, spatial.to(feat_t.device))
-
-    def warmup_factor(self) -> float:
-        """``min(1, (iter + 1) / warmup_iters)`` with the runner's current
-        iteration from MMEngine's ``MessageHub`` (1 without warm-up or
-        outside a runner)."""
-        if not self.warmup_iters:
-            return 1.0
-        hub = MessageHub.get_current_instance()
-        it = hub.get_info('iter')
-        if it is None:
-            return 1.0
-        return min(1.0, (int(it) + 1) / self.warmup_iters)
 
     def compute_distill_losses(self) -> LossResults:
         """``ConfigurableDistiller`` losses plus the SEKD terms, checked to

@@ -11,26 +11,27 @@ from .crg_base import BaseCRGLoss
 class CRGEdgeLoss(BaseCRGLoss):
     """Edge-level SEKD loss ``L_E`` (arXiv:2405.08547).
 
-    Edges of the Channels Relational Graph are the cosine similarities of
-    the (spatial-attention-weighted) flattened channel maps, a ``C x C``
-    adjacency per image. Off-diagonal edges are matched, weighted by the
-    teacher's channel attention of both end points:
+    The edges of the Channels Relational Graph are the Pearson correlations
+    ``A_ij`` of the channel maps flattened over ``(B, H, W)`` (weighted by
+    the spatial attention when it is on), one ``C x C`` adjacency per level
+    and step. Off-diagonal edges are matched, weighted by the channel
+    attention of both end points when it is on:
 
-    ``L_E = mean_{b, i != j} a_c[b,i] a_c[b,j] (A^S_ij - A^T_ij)^2``
+    ``L_E = mean_{i != j} a_c[i] a_c[j] (A^S_ij - A^T_ij)^2``
 
-    Invariant to a positive rescaling of either map. With one channel there
-    is no edge and the loss is 0.
+    Invariant to a positive affine map of any channel. With one channel
+    there is no edge and the loss is 0.
 
     Args: see :class:`BaseCRGLoss`.
     """
 
     def compute(self, pair: CRGPair) -> Tensor:
-        b, c = pair.num_graphs, pair.num_channels
+        c = pair.num_channels
         if c < 2:
             return pair.student.sum() * 0
         err = (pair.adjacency_S - pair.adjacency_T).square()
         if self.channel_attention:
-            att = pair.graph_channel_weights
+            att = pair.channel_weights
             err = err * att[:, :, None] * att[:, None, :]
         off_diag = 1 - torch.eye(c, dtype=err.dtype, device=err.device)
-        return (err * off_diag).sum() / (b * c * (c - 1))
+        return (err * off_diag).sum() / (c * (c - 1))

@@ -24,94 +24,13 @@ The poster matches the student and teacher graphs with
 * all arithmetic runs in float32 (float64 if an input is float64) with
   autocast disabled, whatever the training precision.
 """
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 from mmrazor.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils.crg import compute_dtype, no_autocast
-
-
-def standardize_rows(x: Tensor, eps: float = 1e-8) -> Tensor:
-    """Centre each row and scale it to unit L2 norm.
-
-    ``z_b = (x_b - mean x_b) / |x_b - mean x_b|``, so the Pearson
-    correlation of two rows is ``<z_a, z_b>``. Each row is first divided
-    by its (detached) max-abs value: Pearson correlation is invariant to a
-    positive rescaling, so this changes neither values nor gradients, but
-    makes a constant row exactly constant (``c / c == 1``) and keeps tiny
-    or huge magnitudes inside float range.
-
-    A row whose centred norm after that rescaling is ``<= eps`` (zero
-    variance) becomes the zero vector and passes no gradient: the
-    correlation of a constant vector is undefined (0 / 0) and its gradient
-    unbounded, so we define both as 0 (no NaN, no gradient explosion).
-
-    Args:
-        x (Tensor): ``B x D`` rows, in the compute dtype.
-        eps (float): Zero-variance threshold on the rescaled centred norm.
-
-    Returns:
-        Tensor: ``B x D`` centred unit rows (zero rows for constant ones).
-    """
-    scale = x.detach().abs().amax(dim=-1, keepdim=True)
-    x = x / torch.where(scale > 0, scale, torch.ones_like(scale))
-    xc = x - x.mean(dim=-1, keepdim=True)
-    sq_norm = xc.square().sum(dim=-1, keepdim=True)
-    valid = sq_norm > eps * eps
-    # where() on both sides: the unselected branch gets a zero gradient and
-    # rsqrt never sees 0, so there is no inf * 0 = NaN in the backward.
-    safe = torch.where(valid, sq_norm, torch.ones_like(sq_norm))
-    return torch.where(valid, xc * safe.rsqrt(), torch.zeros_like(xc))
-
-
-def _check_rows(a: Tensor, b: Tensor, what: str) -> None:
-    if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
-        raise TypeError(f'{what} takes tensors, got {type(a).__name__} and '
-                        f'{type(b).__name__}')
-    if a.dim() != 2 or b.dim() != 2:
-        raise ValueError(f'{what} takes B x D embeddings, got shapes '
-                         f'{tuple(a.shape)} and {tuple(b.shape)}')
-    if a.shape[1] < 2:
-        raise ValueError(f'{what}: Pearson correlation needs D >= 2 '
-                         f'features per row, got D={a.shape[1]}')
-
-
-def pearson_matrix(a: Tensor,
-                   b: Optional[Tensor] = None,
-                   eps: float = 1e-8) -> Tensor:
-    """Pearson correlation between every row of ``a`` and every row of ``b``.
-
-    ``P[i, j] = sum_d (a_id - mean a_i)(b_jd - mean b_j)
-    / (|a_i - mean a_i| |b_j - mean b_j|)``, the edge weight of EGA (poster,
-    seed 002). ``pearson_matrix(a)`` is ``B x B``, symmetric, with ones on
-    the diagonal, except that a zero-variance (constant) row has
-    correlation 0 with every row, itself included, and passes no gradient
-    (see :func:`standardize_rows`). Equals ``numpy.corrcoef`` otherwise.
-
-    Computed in float32 (float64 if an input is float64) with autocast
-    disabled.
-
-    Args:
-        a (Tensor): ``B_a x D``.
-        b (Tensor, optional): ``B_b x D``. Defaults to ``a``.
-        eps (float): Zero-variance threshold, relative to each row's max-abs
-            value.
-
-    Returns:
-        Tensor: ``B_a x B_b`` correlations in ``[-1, 1]`` (up to rounding).
-    """
-    other = a if b is None else b
-    _check_rows(a, other, 'pearson_matrix')
-    if a.shape[1] != other.shape[1]:
-        raise ValueError('pearson_matrix: rows must have the same length, '
-                         f'got {tuple(a.shape)} and {tuple(other.shape)}')
-    dtype = compute_dtype(a, other)
-    with no_autocast(a):
-        za = standardize_rows(a.to(dtype), eps)
-        zb = za if b is None else standardize_rows(other.to(dtype), eps)
-        return za @ zb.transpose(0, 1)
+from ..utils.crg import compute_dtype, no_autocast, standardize_rows
 
 
 class BaseEGALoss(nn.Module):
@@ -181,8 +100,8 @@ class BaseEGALoss(nn.Module):
         if self.detach_teacher:
             preds_T = preds_T.detach()
         dtype = compute_dtype(preds_S, preds_T)
-        return (standardize_rows(preds_S.to(dtype), self.eps),
-                standardize_rows(preds_T.to(dtype), self.eps))
+        return (standardize_rows(preds_S.to(dtype), eps=self.eps),
+                standardize_rows(preds_T.to(dtype), eps=self.eps))
 
     def forward(self, preds_S: Tensor, preds_T: Tensor) -> Tensor:
         """Weighted loss.
@@ -208,7 +127,8 @@ class EGAEdgeLoss(BaseEGALoss):
     """Edge matching loss of EGA (poster, seed 002), squared form.
 
     ``E_s = pearson_matrix(preds_S)`` and ``E_t = pearson_matrix(preds_T)``
-    are the ``B x B`` instance graphs of the batch;
+    (:func:`~sekd_mm.models.utils.pearson_matrix`) are the ``B x B``
+    instance graphs of the batch;
 
     ``L_edge = mean_{i != j} (E_t[i, j] - E_s[i, j])^2``
 

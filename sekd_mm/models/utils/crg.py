@@ -1,51 +1,88 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
-"""Channels Relational Graph (CRG) of a pair of feature maps.
+"""The project's graph maths: the Channels Relational Graph (CRG) of a pair
+of feature maps, its Laplacian and spectrum, and the Pearson correlation
+that both SEKD's channel graph and EGA's instance graph use.
 
-SEKD (Wang et al., arXiv:2405.08547) treats the channels of a feature map as
-the vertices of a graph whose weighted edges are the cosine similarities of
-the flattened channel maps, and aligns student and teacher at three levels:
-vertices, edges and the spectral embedding of the graph Laplacian, under
-attention guidance. This module is the one place where the graphs are
-built; the three losses only read them (``sekd_mm/models/losses``).
+SEKD (Wang et al., "Exploring Graph-based Knowledge: Multi-Level Feature
+Distillation via Channels Relational Graph", arXiv:2405.08547) treats the
+channels of a feature map as the vertices of a graph whose weighted edges
+compare the flattened channel maps, and aligns student and teacher at three
+levels: vertices, edges and the spectral embedding of the graph Laplacian,
+under attention guidance. This module builds the graphs; the three losses
+(``sekd_mm/models/losses``) only read them.
 
-Conventions (our decisions, with the measurements behind them in
-``docs/method.md``):
+The shipped design, :class:`SEKDDesign` (the one source of its defaults;
+``docs/method.md`` gives the measurements behind each choice):
 
-* Attention (mean 1 per image, no gradient), from the teacher
-  (``attention='teacher'``) or the mean of the teacher's and the
-  (detached) student's (``'both'``): ``a_s = HW * softmax_hw(mean_c |F| /
-  tau)`` and ``a_c = C * softmax_c(mean_hw |F| / tau)``. ``'gt'`` takes
-  ``a_s`` from the ground-truth boxes instead (FGD-style,
-  :func:`box_attention`) and ``a_c`` from the teacher.
-* Vertex features: ``'standard'`` standardises each channel over
-  ``(B, H, W)`` (PKD-style), ``'softmax'`` turns each channel into a spatial
-  distribution ``softmax_hw(F / vertex_tau)`` (CWD-style), ``'raw'`` keeps the
-  activations.
-* Edge vectors are ``vec(sqrt(a_s) * (F_c - mu_c))`` with ``mu_c`` the
-  attention-weighted spatial mean when ``center_edges`` (so ``A`` is a
-  weighted Pearson correlation and a mean activation shared by all
-  channels does not make every pair similar), ``vec(sqrt(a_s) * F_c)``
-  otherwise; one ``C x C`` graph per image (``graph='image'``) or per level
-  over the whole batch (``graph='batch'``). The configs use standardised
-  vertices, Pearson edges, the batch graph and no attention.
-* Each image's map is divided by its (detached) max-abs value before the
-  cosine; this leaves cosine values and gradients unchanged but keeps
-  tiny and huge magnitudes inside float range.
-* All graph arithmetic runs in float32 (float64 if given float64) with
-  autocast disabled; the eigensolver runs in ``eig_dtype`` (float32 by
-  default, float64 for float64 inputs), never in half precision.
+* vertices: each channel standardised over ``(B, H, W)`` (PKD's
+  normalisation), so ``L_V`` is ``2 (1 - Pearson)`` per channel;
+* edges: the Pearson correlation of two channels' maps flattened over
+  ``(B, H, W)``: one ``C x C`` graph per level and step (the paper's cosine
+  of centred maps);
+* attention guidance (the paper's) as switches, off in the shipped design:
+  ``a_s = HW * softmax_hw(mean_c |T| / tau)`` and ``a_c = C * softmax_c(
+  mean_hw |T| / tau)`` from the teacher, mean 1 per image, no gradient;
+* spectral embedding: the ``k`` lowest non-trivial eigenvectors of the
+  teacher's normalized Laplacian, in ``groups`` bands (the paper's groups).
+
+All graph arithmetic runs in float32 (float64 for float64 inputs) with
+autocast disabled, so half-precision training never reaches the
+eigensolver; every map is divided by its detached max-abs value before a
+correlation, which changes no value or gradient but keeps 1e-8 and 1e8
+magnitudes inside float range.
 """
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+from torch.nn import functional as F
 
-from .spectral import normalized_laplacian
+Band = Tuple[int, int]
 
 
+@dataclass(frozen=True)
+class SEKDDesign:
+    """The shipped SEKD design: the one source of the defaults of the
+    losses (:class:`~sekd_mm.models.CRGVertexLoss`, ...), of
+    :class:`~sekd_mm.models.SEKDDistiller` and of the configs' SEKD spec
+    (``configs/_base_/distill/sekd_fpn256.py``).
+
+    Attributes:
+        alpha, beta, gamma (float): weights of ``L_V``, ``L_E``, ``L_S`` in
+            ``L_total = L_origin + alpha L_V + beta L_E + gamma L_S``
+            (chosen on the embedded study's tuning split; docs/method.md).
+        tau (float): temperature of the attention guidance.
+        spatial_attention (bool): weight vertices and edge samples by the
+            teacher's spatial attention (the paper's guidance; off).
+        channel_attention (bool): weight vertices and edges by the
+            teacher's channel attention (the paper's guidance; off).
+        k (int): eigenvectors of the spectral embedding.
+        groups (int): bands the ``k`` eigenvectors are split into, each
+            weighted equally (the paper's groups).
+    """
+    alpha: float = 1.5
+    beta: float = 2.25
+    gamma: float = 2.25
+    tau: float = 0.5
+    spatial_attention: bool = False
+    channel_attention: bool = False
+    k: int = 8
+    groups: int = 1
+
+    def spec(self) -> dict:
+        """Every field, as the ``sekd`` dict of a distiller config."""
+        return asdict(self)
+
+
+#: The design the losses, the distiller and the configs default to.
+SHIPPED = SEKDDesign()
+
+
+# ---------------------------------------------------------------------------
+# precision and input checks
+# ---------------------------------------------------------------------------
 def compute_dtype(*xs: Tensor) -> torch.dtype:
     """float64 if any input is float64; everything else runs in float32."""
     if any(x.dtype == torch.float64 for x in xs):
@@ -80,30 +117,198 @@ def check_pair(preds_S: Tensor, preds_T: Tensor) -> None:
                          f'{tuple(preds_T.shape)} (teacher).{hint}')
 
 
-ATTENTION_SOURCES = ('teacher', 'both', 'gt')
-VERTEX_MODES = ('raw', 'standard', 'softmax')
-GRAPH_SCOPES = ('image', 'batch')
+def level_pairs(preds_S, preds_T) -> Tuple[Tuple[Tensor, Tensor], ...]:
+    """Zip a tensor or a sequence of tensors (e.g. FPN levels) into pairs."""
+    if isinstance(preds_S, Tensor) and isinstance(preds_T, Tensor):
+        return ((preds_S, preds_T), )
+    if isinstance(preds_S, (list, tuple)) and isinstance(
+            preds_T, (list, tuple)):
+        if len(preds_S) != len(preds_T):
+            raise ValueError(f'Got {len(preds_S)} student and '
+                             f'{len(preds_T)} teacher feature levels')
+        return tuple(zip(preds_S, preds_T))
+    raise TypeError('Expected two tensors or two sequences of tensors, got '
+                    f'{type(preds_S).__name__} and {type(preds_T).__name__}')
 
 
-def check_design(attention: str, vertex: str, vertex_tau: float,
-                 graph: str = 'image') -> None:
-    """Raise a ``ValueError`` naming the valid values of the design keys."""
-    if graph not in GRAPH_SCOPES:
-        raise ValueError(f'graph must be one of {GRAPH_SCOPES}, got '
-                         f'{graph!r}')
-    if attention not in ATTENTION_SOURCES:
-        raise ValueError(f'attention must be one of {ATTENTION_SOURCES}, '
-                         f'got {attention!r}')
-    if vertex not in VERTEX_MODES:
-        raise ValueError(f'vertex must be one of {VERTEX_MODES}, got '
-                         f'{vertex!r}')
-    if vertex_tau <= 0:
-        raise ValueError(f'vertex_tau must be > 0, got {vertex_tau}')
+# ---------------------------------------------------------------------------
+# Pearson correlation (SEKD's edges, SEKD's vertices, EGA's edges)
+# ---------------------------------------------------------------------------
+def standardize_rows(x: Tensor,
+                     weights: Optional[Tensor] = None,
+                     eps: float = 1e-8) -> Tensor:
+    """Centre each row and scale it to unit L2 norm, so that the Pearson
+    correlation of two rows is their dot product.
+
+    ``z_r = sqrt(w) (x_r - mu_r) / |sqrt(w) (x_r - mu_r)|`` with ``mu_r``
+    the ``w``-weighted mean of row ``r`` (plain mean without weights). Each
+    row is first divided by its detached max-abs value (Pearson correlation
+    is invariant to that, so values and gradients do not change; a
+    constant row becomes exactly constant). A row whose centred norm after
+    the rescaling is ``<= eps`` (zero variance) becomes the zero vector and
+    passes no gradient: its correlation is undefined (0 / 0), so it is
+    defined as 0 with every row, itself included. A row holding NaN or inf
+    stays non-finite.
+
+    Args:
+        x (Tensor): ``... x N x D`` rows, in the compute dtype.
+        weights (Tensor, optional): ``D`` non-negative sample weights (the
+            spatial attention), shared by every row.
+        eps (float): Zero-variance threshold on the rescaled centred norm.
+
+    Returns:
+        Tensor: Same shape as ``x``, centred unit rows (zero rows for
+        constant ones).
+    """
+    scale = x.detach().abs().amax(dim=-1, keepdim=True)
+    x = x / torch.where(scale > 0, scale, torch.ones_like(scale))
+    if weights is None:
+        xc = x - x.mean(dim=-1, keepdim=True)
+    else:
+        mean = (x * weights).sum(-1, keepdim=True) / weights.sum()
+        xc = (x - mean) * weights.sqrt()
+    sq_norm = xc.square().sum(dim=-1, keepdim=True)
+    # not `sq_norm > eps**2`: a NaN row must stay NaN (so that a corrupt
+    # step is caught, SEKDDistiller's check_finite), not become zero
+    valid = ~(sq_norm <= eps * eps)
+    # where() on both sides: the unselected branch gets a zero gradient and
+    # rsqrt never sees 0, so there is no inf * 0 = NaN in the backward.
+    safe = torch.where(valid, sq_norm, torch.ones_like(sq_norm))
+    return torch.where(valid, xc * safe.rsqrt(), torch.zeros_like(xc))
+
+
+def pearson_matrix(a: Tensor,
+                   b: Optional[Tensor] = None,
+                   weights: Optional[Tensor] = None,
+                   eps: float = 1e-8) -> Tensor:
+    """Pearson correlation between every row of ``a`` and every row of ``b``.
+
+    ``P[i, j] = sum_d (a_id - mean a_i)(b_jd - mean b_j)
+    / (|a_i - mean a_i| |b_j - mean b_j|)`` (``w``-weighted with
+    ``weights``): EGA's edge weight (poster, seed 002) between images, and
+    SEKD's edge weight between channels. ``pearson_matrix(a)`` is
+    symmetric with ones on the diagonal, except that a zero-variance row
+    (e.g. any row when ``D = 1``) has correlation 0 with every row, itself
+    included, and passes no gradient (:func:`standardize_rows`). Equals
+    ``numpy.corrcoef`` otherwise.
+
+    Computed in float32 (float64 if an input is float64) with autocast
+    disabled.
+
+    Args:
+        a (Tensor): ``N_a x D``.
+        b (Tensor, optional): ``N_b x D``. Defaults to ``a``.
+        weights (Tensor, optional): ``D`` non-negative sample weights.
+        eps (float): Zero-variance threshold, relative to each row's max-abs
+            value.
+
+    Returns:
+        Tensor: ``N_a x N_b`` correlations in ``[-1, 1]`` (up to rounding).
+    """
+    other = a if b is None else b
+    if not (isinstance(a, Tensor) and isinstance(other, Tensor)):
+        raise TypeError(f'pearson_matrix takes tensors, got '
+                        f'{type(a).__name__} and {type(other).__name__}')
+    if a.dim() != 2 or other.dim() != 2 or a.shape[1] != other.shape[1]:
+        raise ValueError('pearson_matrix takes N x D rows of the same length '
+                         f'D, got {tuple(a.shape)} and {tuple(other.shape)}')
+    dtype = compute_dtype(a, other)
+    with no_autocast(a):
+        w = None if weights is None else weights.detach().to(dtype)
+        za = standardize_rows(a.to(dtype), w, eps)
+        zb = za if b is None else standardize_rows(other.to(dtype), w, eps)
+        return za @ zb.transpose(0, 1)
+
+
+def channel_rows(feat: Tensor) -> Tensor:
+    """``B x C x H x W`` -> ``C x (B H W)``: each channel's map over the
+    batch, the samples of one vertex."""
+    return feat.transpose(0, 1).reshape(feat.shape[1], -1)
+
+
+def standardize_channels(feat: Tensor) -> Tensor:
+    """Standardise each channel over ``(B, H, W)`` (PKD's normalisation):
+    :func:`standardize_rows` of :func:`channel_rows`, scaled to unit
+    variance. A constant channel becomes 0.
+
+    Args:
+        feat (Tensor): ``B x C x H x W`` in float32/float64.
+
+    Returns:
+        Tensor: same shape, zero mean and unit variance per channel.
+    """
+    b, c, h, w = feat.shape
+    rows = standardize_rows(channel_rows(feat)) * (b * h * w)**0.5
+    return rows.reshape(c, b, h, w).transpose(0, 1)
+
+
+def channel_adjacency(feat: Tensor,
+                      spatial: Optional[Tensor] = None) -> Tensor:
+    """The CRG's edges: Pearson correlation between the channels of a
+    feature map, each channel flattened over ``(B, H, W)``, weighted by
+    the spatial attention ``spatial`` if given (a weighted Pearson
+    correlation). A constant channel gets a zero row and column.
+
+    Args:
+        feat (Tensor): ``B x C x H x W`` in float32/float64.
+        spatial (Tensor, optional): ``B x H x W`` spatial attention.
+
+    Returns:
+        Tensor: ``1 x C x C`` (one graph per level and step), entries in
+        ``[-1, 1]``. Costs ``C^2 B H W``.
+    """
+    weights = None if spatial is None else spatial.reshape(-1)
+    adj = pearson_matrix(channel_rows(feat), weights=weights)
+    return (0.5 * (adj + adj.transpose(0, 1)))[None]
+
+
+# ---------------------------------------------------------------------------
+# Laplacian and spectrum
+# ---------------------------------------------------------------------------
+def normalized_laplacian(adjacency: Tensor, eps: float = 1e-6) -> Tensor:
+    """Symmetric normalized Laplacian ``I - D^-1/2 W D^-1/2``.
+
+    ``W = relu(A)`` with a zero diagonal, so that the graph has non-negative
+    weights and no self loops. A channel whose degree is below ``eps`` is
+    isolated: its row and column of ``D^-1/2 W D^-1/2`` are zero (``L_ii =
+    1``) and neither the value nor the gradient becomes NaN.
+
+    Args:
+        adjacency (Tensor): ``G x C x C`` symmetric adjacency in ``[-1, 1]``.
+        eps (float): Degree below which a channel counts as isolated.
+
+    Returns:
+        Tensor: ``G x C x C`` symmetric Laplacian with eigenvalues in
+        ``[0, 2]``.
+    """
+    c = adjacency.shape[-1]
+    eye = torch.eye(c, dtype=adjacency.dtype, device=adjacency.device)
+    weights = adjacency.relu() * (1 - eye)
+    degree = weights.sum(-1)
+    # clamp_min keeps rsqrt (and its gradient) finite; the mask then zeroes
+    # isolated channels exactly.
+    inv_sqrt = degree.clamp_min(eps).rsqrt() * (degree > eps)
+    norm_w = inv_sqrt.unsqueeze(-1) * weights * inv_sqrt.unsqueeze(-2)
+    lap = eye - norm_w
+    return 0.5 * (lap + lap.transpose(-1, -2))
+
+
+def split_bands(start: int, k: int, groups: int) -> Tuple[Band, ...]:
+    """Split eigenvector indices ``[start, start + k)`` into ``groups``
+    contiguous bands of near-equal size (lower frequencies first)."""
+    if not 1 <= groups <= k:
+        raise ValueError(f'groups must be in [1, k={k}], got {groups}')
+    sizes = [k // groups + (1 if i < k % groups else 0) for i in range(groups)]
+    bands, lo = [], start
+    for size in sizes:
+        bands.append((lo, lo + size))
+        lo += size
+    return tuple(bands)
 
 
 @dataclass
 class CRGAttention:
-    """Attention maps of a level, mean 1 per image.
+    """Attention maps of a level, from the teacher, mean 1 per image.
 
     Attributes:
         spatial (Tensor): ``B x H x W``.
@@ -114,152 +319,14 @@ class CRGAttention:
 
     @classmethod
     @torch.no_grad()
-    def from_map(cls, feat: Tensor, tau: float) -> 'CRGAttention':
-        """Attention of one ``B x C x H x W`` map (no gradient)."""
-        b, c, h, w = feat.shape
-        mag = feat.detach().to(compute_dtype(feat)).abs()
+    def from_teacher(cls, feat_t: Tensor, tau: float) -> 'CRGAttention':
+        """Attention of one ``B x C x H x W`` teacher map (no gradient)."""
+        b, c, h, w = feat_t.shape
+        mag = feat_t.detach().to(compute_dtype(feat_t)).abs()
         spatial = h * w * F.softmax(
             mag.mean(1).reshape(b, -1) / tau, dim=1).reshape(b, h, w)
         channel = c * F.softmax(mag.mean((2, 3)) / tau, dim=1)
         return cls(spatial=spatial, channel=channel)
-
-    @classmethod
-    def from_teacher(cls, feat_t: Tensor, tau: float) -> 'CRGAttention':
-        """Teacher attention (FGD-style)."""
-        return cls.from_map(feat_t, tau)
-
-    @classmethod
-    def from_both(cls, feat_s: Tensor, feat_t: Tensor,
-                  tau: float) -> 'CRGAttention':
-        """Mean of the teacher's and the detached student's attention, so
-        that positions and channels the student over-activates are also
-        corrected (still mean 1, no gradient)."""
-        att_t = cls.from_map(feat_t, tau)
-        att_s = cls.from_map(feat_s, tau)
-        return cls(spatial=0.5 * (att_t.spatial + att_s.spatial),
-                   channel=0.5 * (att_t.channel + att_s.channel))
-
-
-#: Backwards-compatible name of :class:`CRGAttention`.
-TeacherAttention = CRGAttention
-
-
-@torch.no_grad()
-def box_attention(boxes: Sequence[Tensor],
-                  input_hw: Tuple[int, int],
-                  feat_hw: Tuple[int, int],
-                  fg_weight: float = 2.0,
-                  dtype: torch.dtype = torch.float32) -> Tensor:
-    """Spatial attention from ground-truth boxes, FGD-style (Yang et al.,
-    "Focal and Global Knowledge Distillation for Detectors", CVPR 2022).
-
-    Each box covers the feature cells ``[floor(y1 s), ceil(y2 s)) x
-    [floor(x1 s), ceil(x2 s))`` (``s`` = feature size / input size, so a
-    box covers at least one cell on every level); a foreground cell gets
-    ``1 / area`` of the smallest box covering it (every object gets the same
-    total weight, whatever its size), the background cells share a total of
-    1; then ``m = fg_weight * fg + bg`` is scaled to mean 1 per image. An
-    image without boxes gets uniform attention.
-
-    Args:
-        boxes (Sequence[Tensor]): Per image, ``N_b x 4`` boxes ``(x1, y1,
-            x2, y2)`` in input (padded batch) pixels.
-        input_hw (tuple[int, int]): Height and width of the batch input.
-        feat_hw (tuple[int, int]): Height and width of the feature map.
-        fg_weight (float): Weight of the foreground total against the
-            background's (FGD's ``alpha / beta``, 2 for RetinaNet).
-        dtype (torch.dtype): Output dtype.
-
-    Returns:
-        Tensor: ``B x H x W``, non-negative, mean 1 per image.
-    """
-    (in_h, in_w), (h, w) = input_hw, feat_hw
-    device = boxes[0].device if len(boxes) else torch.device('cpu')
-    ys = torch.arange(h, device=device)[None, :, None]
-    xs = torch.arange(w, device=device)[None, None, :]
-    out = []
-    for box in boxes:
-        box = box.detach().to(torch.float64).reshape(-1, 4)
-        y0 = (box[:, 1] * h / in_h).floor().clamp(0, h - 1)
-        x0 = (box[:, 0] * w / in_w).floor().clamp(0, w - 1)
-        y1 = torch.maximum((box[:, 3] * h / in_h).ceil().clamp(max=h), y0 + 1)
-        x1 = torch.maximum((box[:, 2] * w / in_w).ceil().clamp(max=w), x0 + 1)
-        inside = ((ys >= y0[:, None, None]) & (ys < y1[:, None, None]) &
-                  (xs >= x0[:, None, None]) & (xs < x1[:, None, None]))
-        area = ((y1 - y0) * (x1 - x0))[:, None, None]
-        fg = (inside / area).amax(0) if len(box) else torch.zeros(
-            h, w, dtype=torch.float64, device=device)
-        bg = (fg == 0).to(fg.dtype)
-        bg = bg / bg.sum().clamp(min=1)
-        mask = fg_weight * fg + bg
-        out.append(h * w * mask / mask.sum())
-    return torch.stack(out).to(dtype)
-
-
-def standardize_channels(feat: Tensor, eps: float = 1e-6) -> Tensor:
-    """Standardise each channel over ``(B, H, W)`` (PKD's normalisation).
-
-    Each map is first divided by its detached max-abs value, so ``eps`` is
-    relative to the map's scale and 1e-8 or 1e6 magnitudes behave alike. A
-    constant channel becomes 0.
-
-    Args:
-        feat (Tensor): ``B x C x H x W`` in float32/float64.
-
-    Returns:
-        Tensor: same shape, zero mean and (up to ``eps``) unit variance per
-        channel.
-    """
-    scale = feat.detach().abs().amax()
-    feat = feat / torch.where(scale > 0, scale, torch.ones_like(scale))
-    mean = feat.mean((0, 2, 3), keepdim=True)
-    var = (feat - mean).square().mean((0, 2, 3), keepdim=True)
-    return (feat - mean) / (var + eps * eps).sqrt()
-
-
-def spatial_log_softmax(feat: Tensor, tau: float) -> Tensor:
-    """``log softmax_hw(F / tau)`` per image and channel (CWD's vertex
-    distribution), shape ``B x C x HW``."""
-    b, c = feat.shape[:2]
-    return F.log_softmax(feat.reshape(b, c, -1) / tau, dim=-1)
-
-
-def channel_adjacency(feat: Tensor,
-                      spatial: Optional[Tensor] = None,
-                      center: bool = False,
-                      eps: float = 1e-12) -> Tensor:
-    """Cosine-similarity adjacency between the channels of a feature map.
-
-    ``A_ij = <v_i, v_j> / (|v_i| |v_j|)`` with ``v_i = vec(sqrt(a_s) * F_i)``,
-    or ``vec(sqrt(a_s) * (F_i - mu_i))`` with the ``a_s``-weighted spatial
-    mean ``mu_i`` when ``center`` (a weighted Pearson correlation). An
-    all-zero (or, centred, constant) channel gets a zero row and column.
-
-    Args:
-        feat (Tensor): ``B x C x H x W`` in float32/float64.
-        spatial (Tensor, optional): ``B x H x W`` spatial attention weights
-            (mean 1 per image).
-        center (bool): Subtract each channel's weighted spatial mean.
-        eps (float): Norm floor of :func:`torch.nn.functional.normalize`.
-
-    Returns:
-        Tensor: ``B x C x C``, entries in ``[-1, 1]``. Costs ``B C^2 HW``.
-    """
-    b, c = feat.shape[:2]
-    vec = feat.reshape(b, c, -1)
-    scale = vec.detach().abs().amax(dim=(1, 2), keepdim=True)
-    vec = vec / torch.where(scale > 0, scale, torch.ones_like(scale))
-    weights = None if spatial is None else spatial.reshape(b, 1, -1)
-    if center:
-        mean = vec.mean(-1, keepdim=True) if weights is None else \
-            (vec * weights).sum(-1, keepdim=True) / weights.sum(
-                -1, keepdim=True)
-        vec = vec - mean
-    if weights is not None:
-        vec = vec * weights.sqrt()
-    vec = F.normalize(vec, dim=-1, eps=eps)
-    adj = vec @ vec.transpose(-1, -2)
-    return 0.5 * (adj + adj.transpose(-1, -2))
 
 
 @dataclass
@@ -267,8 +334,8 @@ class Spectrum:
     """Teacher spectral embedding: eigenpairs ``[1, k + 1)`` of ``L^T``.
 
     Attributes:
-        values (Tensor): ``B x k`` eigenvalues, ascending.
-        vectors (Tensor): ``B x C x k`` orthonormal eigenvectors.
+        values (Tensor): ``1 x k`` eigenvalues, ascending.
+        vectors (Tensor): ``1 x C x k`` orthonormal eigenvectors.
     """
     values: Tensor
     vectors: Tensor
@@ -286,63 +353,24 @@ class CRGPair:
         preds_S (Tensor): Student map ``B x C x H x W`` (after connector).
         preds_T (Tensor): Teacher map of the same shape.
         tau (float): Attention temperature.
-        spatial_graph (bool): Weight edge vectors by spatial attention.
-        eig_dtype (torch.dtype): Precision of the eigensolvers (raised to
-            float64 for float64 inputs).
+        spatial_attention (bool): Weight the edges' samples by the
+            teacher's spatial attention.
         laplacian_eps (float): Degree floor for isolated channels.
-        attention (str): ``'teacher'``, ``'both'`` (see
-            :class:`CRGAttention`) or ``'gt'`` (spatial attention
-            ``gt_spatial``, channel attention from the teacher).
-        vertex (str): Vertex features, one of :data:`VERTEX_MODES`.
-        vertex_tau (float): Temperature of the ``'softmax'`` vertices.
-        center_edges (bool): Centre channel maps before the cosine.
-        graph (str): ``'image'``: one ``C x C`` graph per image;
-            ``'batch'``: one graph per level and step, each channel's
-            vector flattened over ``(B, H, W)`` (more samples per edge on
-            small levels, one eigensolve instead of ``B``).
-        gt_spatial (Tensor, optional): ``B x H x W`` spatial attention from
-            the ground-truth boxes (:func:`box_attention`); required by
-            ``attention='gt'``.
     """
 
     def __init__(self,
                  preds_S: Tensor,
                  preds_T: Tensor,
-                 tau: float = 0.5,
-                 spatial_graph: bool = True,
-                 eig_dtype: torch.dtype = torch.float32,
-                 laplacian_eps: float = 1e-6,
-                 attention: str = 'teacher',
-                 vertex: str = 'standard',
-                 vertex_tau: float = 1.0,
-                 center_edges: bool = True,
-                 graph: str = 'image',
-                 gt_spatial: Optional[Tensor] = None) -> None:
+                 tau: float = SHIPPED.tau,
+                 spatial_attention: bool = SHIPPED.spatial_attention,
+                 laplacian_eps: float = 1e-6) -> None:
         check_pair(preds_S, preds_T)
-        check_design(attention, vertex, vertex_tau, graph)
-        b, _, h, w = preds_T.shape
-        if attention == 'gt' and gt_spatial is None:
-            raise ValueError(
-                "attention='gt' needs the ground-truth boxes: use it through "
-                'SEKDDistiller inside DetFpnTeacherDistill, which passes '
-                "them, or choose attention='teacher'.")
-        if gt_spatial is not None and tuple(gt_spatial.shape) != (b, h, w):
-            raise ValueError(f'gt_spatial must be B x H x W = {(b, h, w)}, '
-                             f'got {tuple(gt_spatial.shape)}')
         dtype = compute_dtype(preds_S, preds_T)
         self.student = preds_S.to(dtype)
         self.teacher = preds_T.detach().to(dtype)
         self.tau = tau
-        self.spatial_graph = spatial_graph
-        self.eig_dtype = torch.promote_types(eig_dtype, dtype)
+        self.spatial_attention = spatial_attention
         self.laplacian_eps = laplacian_eps
-        self.attention_source = attention
-        self.vertex = vertex
-        self.vertex_tau = vertex_tau
-        self.center_edges = center_edges
-        self.graph = graph
-        self.gt_spatial = None if gt_spatial is None else \
-            gt_spatial.detach().to(dtype)
         self._spectra: Dict[int, Spectrum] = {}
 
     @property
@@ -351,66 +379,40 @@ class CRGPair:
 
     @cached_property
     def attention(self) -> CRGAttention:
-        if self.attention_source == 'both':
-            return CRGAttention.from_both(self.student, self.teacher,
-                                          self.tau)
-        teacher = CRGAttention.from_teacher(self.teacher, self.tau)
-        if self.attention_source == 'gt':
-            return CRGAttention(spatial=self.gt_spatial,
-                                channel=teacher.channel)
-        return teacher
-
-    def _vertices(self, feat: Tensor) -> Tensor:
-        with no_autocast(feat):
-            if self.vertex == 'standard':
-                return standardize_channels(feat)
-            if self.vertex == 'softmax':
-                return spatial_log_softmax(feat, self.vertex_tau)
-            return feat
+        """The teacher's attention (computed only if a term reads it)."""
+        return CRGAttention.from_teacher(self.teacher, self.tau)
 
     @cached_property
     def vertices_S(self) -> Tensor:
-        """Student vertex features: ``B x C x H x W`` (``'raw'``,
-        ``'standard'``) or ``B x C x HW`` log-probabilities
-        (``'softmax'``)."""
-        return self._vertices(self.student)
+        """Student vertex features: channels standardised over ``(B, H,
+        W)``, ``B x C x H x W``."""
+        with no_autocast(self.student):
+            return standardize_channels(self.student)
 
     @cached_property
     def vertices_T(self) -> Tensor:
         """Teacher vertex features (no gradient), as :attr:`vertices_S`."""
-        with torch.no_grad():
-            return self._vertices(self.teacher)
+        with torch.no_grad(), no_autocast(self.teacher):
+            return standardize_channels(self.teacher)
 
     @property
-    def num_graphs(self) -> int:
-        """``B`` graphs per level (``graph='image'``) or 1 (``'batch'``)."""
-        return self.teacher.shape[0] if self.graph == 'image' else 1
-
-    @property
-    def graph_channel_weights(self) -> Tensor:
-        """Channel attention of each graph, ``num_graphs x C``."""
-        channel = self.attention.channel
-        return channel if self.graph == 'image' else channel.mean(
-            0, keepdim=True)
+    def channel_weights(self) -> Tensor:
+        """Channel attention of the graph (mean over the batch), ``1 x C``."""
+        return self.attention.channel.mean(0, keepdim=True)
 
     def _adjacency(self, feat: Tensor) -> Tensor:
-        spatial = self.attention.spatial if self.spatial_graph else None
-        if self.graph == 'batch':  # 1 x C x (B H) x W: one graph
-            b, c, h, w = feat.shape
-            feat = feat.transpose(0, 1).reshape(1, c, b * h, w)
-            if spatial is not None:
-                spatial = spatial.reshape(1, b * h, w)
+        spatial = self.attention.spatial if self.spatial_attention else None
         with no_autocast(feat):
-            return channel_adjacency(feat, spatial, self.center_edges)
+            return channel_adjacency(feat, spatial)
 
     @cached_property
     def adjacency_S(self) -> Tensor:
-        """``num_graphs x C x C`` student adjacency (differentiable)."""
+        """``1 x C x C`` student adjacency (differentiable)."""
         return self._adjacency(self.student)
 
     @cached_property
     def adjacency_T(self) -> Tensor:
-        """``num_graphs x C x C`` teacher adjacency (no gradient)."""
+        """``1 x C x C`` teacher adjacency (no gradient)."""
         with torch.no_grad():
             return self._adjacency(self.teacher)
 
@@ -433,11 +435,9 @@ class CRGPair:
     def set_teacher_eigh(self, k: int, values: Tensor,
                          vectors: Tensor) -> None:
         """Cache the spectrum from a full eigendecomposition of ``L^T``
-        (``B x C`` values ascending, ``B x C x C`` vectors)."""
-        dtype = self.teacher.dtype
+        (``1 x C`` values ascending, ``1 x C x C`` vectors)."""
         self._spectra[k] = Spectrum(
-            values=values[:, 1:k + 1].to(dtype),
-            vectors=vectors[:, :, 1:k + 1].to(dtype))
+            values=values[:, 1:k + 1], vectors=vectors[:, :, 1:k + 1])
 
     def teacher_spectrum(self, k: int) -> Spectrum:
         """The ``k`` eigenpairs of ``L^T`` after the trivial one (cached)."""
@@ -449,9 +449,9 @@ class CRGPair:
 
 def batch_teacher_spectra(pairs: Sequence[CRGPair], k: int) -> None:
     """Fill the teacher-spectrum caches of several levels with one
-    ``torch.linalg.eigh`` call per group of levels that share ``C``, device
-    and ``eig_dtype`` (all levels of an FPN): the ``L x B`` Laplacians are
-    stacked, which saves a solver launch per level (most on a GPU).
+    ``torch.linalg.eigh`` call per group of levels that share ``C``, dtype
+    and device (all levels of an FPN): the Laplacians are stacked, which
+    saves a solver launch per level (most on a GPU).
 
     Args:
         pairs (Sequence[CRGPair]): The levels of one step.
@@ -461,27 +461,12 @@ def batch_teacher_spectra(pairs: Sequence[CRGPair], k: int) -> None:
     for pair in pairs:
         pair.check_k(k)
         if k not in pair._spectra:
-            key = (pair.num_channels, pair.eig_dtype, pair.teacher.device)
+            key = (pair.num_channels, pair.teacher.dtype,
+                   pair.teacher.device)
             groups.setdefault(key, []).append(pair)
-    for (_, eig_dtype, _), group in groups.items():
+    for group in groups.values():
         with torch.no_grad(), no_autocast(group[0].teacher):
-            laps = torch.cat([p.laplacian_T.to(eig_dtype) for p in group])
+            laps = torch.cat([p.laplacian_T for p in group])
             values, vectors = torch.linalg.eigh(laps)
-        sizes = [p.num_graphs for p in group]
-        for pair, val, vec in zip(group, values.split(sizes),
-                                  vectors.split(sizes)):
+        for pair, val, vec in zip(group, values.split(1), vectors.split(1)):
             pair.set_teacher_eigh(k, val, vec)
-
-
-def level_pairs(preds_S, preds_T) -> Tuple[Tuple[Tensor, Tensor], ...]:
-    """Zip a tensor or a sequence of tensors (e.g. FPN levels) into pairs."""
-    if isinstance(preds_S, Tensor) and isinstance(preds_T, Tensor):
-        return ((preds_S, preds_T), )
-    if isinstance(preds_S, (list, tuple)) and isinstance(
-            preds_T, (list, tuple)):
-        if len(preds_S) != len(preds_T):
-            raise ValueError(f'Got {len(preds_S)} student and '
-                             f'{len(preds_T)} teacher feature levels')
-        return tuple(zip(preds_S, preds_T))
-    raise TypeError('Expected two tensors or two sequences of tensors, got '
-                    f'{type(preds_S).__name__} and {type(preds_T).__name__}')
