@@ -36,12 +36,20 @@ fixes are in place whether ``sekd_mm`` is loaded through
    CUDA-only steps conditional: without CUDA the process group uses
    ``gloo`` (whatever ``env_cfg.dist_cfg.backend`` says) and DDP wraps the
    CPU model without ``device_ids``. With CUDA nothing changes.
+
+4. **setuptools' ``pkg_resources`` deprecation warning.** MMEngine's
+   ``is_installed`` (called whenever a config names ``mmdet::``)
+   re-imports ``pkg_resources`` with ``importlib.reload``, and setuptools
+   >= 67 warns on every import, so each tool printed the warning three or
+   four times. :func:`silence_pkg_resources_warning` filters exactly that
+   message; every other warning still shows.
 """
 import importlib
 import importlib.abc
 import importlib.machinery
 import sys
 import types
+import warnings
 from typing import Any, List
 
 import numpy as np
@@ -241,6 +249,14 @@ def patch_mmengine_cpu_distributed() -> None:
         MMDistributedDataParallel.__init__ = __init__
 
 
+def silence_pkg_resources_warning() -> None:
+    """Ignore setuptools' ``pkg_resources is deprecated`` UserWarning (and
+    nothing else), which MMEngine's package checks trigger."""
+    warnings.filterwarnings(
+        'ignore', message='pkg_resources is deprecated', category=UserWarning)
+
+
+silence_pkg_resources_warning()
 patch_mmrazor_quantization()
 allow_mmengine_checkpoints()
 patch_mmengine_cpu_distributed()

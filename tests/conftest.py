@@ -13,7 +13,7 @@ import sekd_mm  # noqa: E402,F401  (compat fixes + registration)
 torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))
 
 
-@pytest.fixture(scope='session')
+@pytest.fixture(scope='package')
 def data_root(tmp_path_factory):
     """The small synthetic dataset (COCO and VOC layouts), made once."""
     from sekd_test_utils import SMALL
