@@ -34,6 +34,10 @@ class Method(NamedTuple):
             :func:`weight_options`); empty for the student alone.
         tuned_as: an ablation takes the weight factor tuned for this
             method (e.g. ``'sekd'``: remove terms, keep the other weights).
+        level_key: how the distilled FPN levels are chosen
+            (:meth:`setting`): ``'sekd'`` (SEKD's ``levels``), a cfg key
+            with ``{}`` for the level whose weight 0 leaves a peer's level
+            out, or empty (no level choice: EGA pools every level).
     """
     label: str
     embedded: str
@@ -41,6 +45,7 @@ class Method(NamedTuple):
     options: Tuple[str, ...] = ()
     weights: Tuple[str, ...] = ()
     tuned_as: str = ''
+    level_key: str = ''
 
     @property
     def distills(self) -> bool:
@@ -59,6 +64,38 @@ class Method(NamedTuple):
                              f'({path} does not exist)')
         return path
 
+    def setting(self, levels: Optional[str] = None,
+                warmup: Optional[int] = None) -> 'Method':
+        """This method with the fair protocol's choices applied (None keeps
+        the config's): ``levels`` one of :data:`LEVEL_CHOICES` (the embedded
+        models' FPN levels), ``warmup`` the iterations over which every
+        distillation loss ramps up (``model.distill_warmup_iters``)."""
+        options = list(self.options)
+        if levels is not None:
+            if levels not in LEVEL_CHOICES:
+                raise ValueError(f'levels must be one of '
+                                 f'{sorted(LEVEL_CHOICES)}, got {levels!r}')
+            if not self.level_key:
+                raise ValueError(f'{self.label} has no level choice')
+            kept = LEVEL_CHOICES[levels]
+            if self.level_key == 'sekd':
+                options.append('model.distiller.sekd.levels=(' +
+                               ','.join(kept) + ')')
+            else:
+                options += [self.level_key.format(level) + '=0'
+                            for level in LEVEL_CHOICES['all']
+                            if level not in kept]
+        if warmup is not None:
+            options.append(f'model.distill_warmup_iters={int(warmup)}')
+        return self._replace(options=tuple(options))
+
+
+#: The distilled FPN levels every tuned row is offered (embedded models):
+#: all five, or without the two smallest (2 x 2 and 1 x 1 at 96 px).
+LEVEL_CHOICES = dict(all=('p2', 'p3', 'p4', 'p5', 'p6'),
+                     no_small=('p2', 'p3', 'p4'))
+#: The warm-up choices: none, or the embedded schedule's LR warm-up.
+WARMUP_CHOICES = (0, 100)
 
 _SEKD = 'configs/sekd/sekd_retinanet_{}.py'
 _EGA = 'configs/ega/{}_retinanet_{}.py'
@@ -73,46 +110,52 @@ def _sekd(**options) -> Tuple[str, ...]:
                  for key, value in options.items())
 
 
-def _peer_no_small(peer: str, label: str, weight_key: str,
-                   weights: Tuple[str, ...]) -> 'Method':
-    """A peer with its losses on the two smallest FPN levels (``p5``,
-    ``p6`` of the embedded configs) at weight 0, tuned as the peer."""
-    options = tuple(f'model.distiller.distill_losses.loss_{peer}_{level}.'
-                    f'{weight_key}=0' for level in ('p5', 'p6'))
-    return Method(f'{label} without the two smallest FPN levels',
-                  _PEER.format(peer, EMBEDDED), _PEER.format(peer, COCO),
-                  options, weights, peer)
+def _peer(peer: str, label: str, weight_key: str,
+          weights: Tuple[str, ...]) -> Method:
+    """MMRazor's ``peer`` loss on every FPN level (``loss_<peer>_<level>``),
+    its levels chosen through the weight ``weight_key`` of each."""
+    return Method(
+        label, _PEER.format(peer, EMBEDDED), _PEER.format(peer, COCO),
+        weights=weights, level_key='model.distiller.distill_losses.'
+        f'loss_{peer}_{{}}.{weight_key}')
 
+
+def _no_small(method: Method, tuned_as: str) -> Method:
+    """``method`` without the two smallest FPN levels, tuned as
+    ``tuned_as``."""
+    return method.setting(levels='no_small')._replace(
+        label=f'{method.label} without the two smallest FPN levels',
+        tuned_as=tuned_as)
+
+
+_PEERS = dict(
+    fitnet=_peer('fitnet', 'FitNet (MSE)', 'loss_weight', PEER_WEIGHTS),
+    pkd=_peer('pkd', 'PKD', 'loss_weight', PEER_WEIGHTS),
+    cwd=_peer('cwd', 'CWD', 'loss_weight', PEER_WEIGHTS),
+    mgd=_peer('mgd', 'MGD', 'alpha_mgd', MGD_WEIGHTS),
+)
 
 METHODS = dict(
     alone=Method('Student alone', 'configs/embedded/retinanet_r18-w32_'
                  'synthetic.py', 'mmdet::retinanet/retinanet_r50_fpn_2x_'
                  'coco.py'),
     sekd=Method('SEKD (V+E+S)', _SEKD.format(EMBEDDED), _SEKD.format(COCO),
-                weights=SEKD_WEIGHTS),
+                weights=SEKD_WEIGHTS, level_key='sekd'),
     # SEKD's vertex term alone (PKD's normalised loss on SEKD's levels, with
     # SEKD's warm-up): what the graph terms are measured against
     sekd_v=Method('SEKD V only (beta = gamma = 0)', _SEKD.format(EMBEDDED),
                   _SEKD.format(COCO), _sekd(beta=0, gamma=0), SEKD_WEIGHTS,
-                  'sekd'),
+                  'sekd', 'sekd'),
     ega=Method('EGA', _EGA.format('ega', EMBEDDED), _EGA.format('ega', COCO),
                weights=PEER_WEIGHTS),
     sekd_ega=Method('SEKD + EGA', _EGA.format('sekd-ega', EMBEDDED),
                     _EGA.format('sekd-ega', COCO),
                     weights=SEKD_WEIGHTS + PEER_WEIGHTS),
-    fitnet=Method('FitNet (MSE)', _PEER.format('fitnet', EMBEDDED),
-                  _PEER.format('fitnet', COCO), weights=PEER_WEIGHTS),
-    pkd=Method('PKD', _PEER.format('pkd', EMBEDDED),
-               _PEER.format('pkd', COCO), weights=PEER_WEIGHTS),
+    **_PEERS,
     # the peers without the two smallest levels (the choice SEKD's
     # embedded configs make, given to them too)
-    pkd_no_small=_peer_no_small('pkd', 'PKD', 'loss_weight', PEER_WEIGHTS),
-    cwd=Method('CWD', _PEER.format('cwd', EMBEDDED),
-               _PEER.format('cwd', COCO), weights=PEER_WEIGHTS),
-    mgd=Method('MGD', _PEER.format('mgd', EMBEDDED),
-               _PEER.format('mgd', COCO), weights=MGD_WEIGHTS),
-    cwd_no_small=_peer_no_small('cwd', 'CWD', 'loss_weight', PEER_WEIGHTS),
-    mgd_no_small=_peer_no_small('mgd', 'MGD', 'alpha_mgd', MGD_WEIGHTS),
+    **{f'{peer}_no_small': _no_small(_PEERS[peer], peer)
+       for peer in ('pkd', 'cwd', 'mgd')},
 )
 
 #: The teacher of every embedded distillation config above (for Faster

@@ -78,3 +78,27 @@ def test_each_label_says_what_runs(study):
             else:
                 assert levels == all_levels, (key, levels)
                 assert 'without' not in label, key
+
+
+@pytest.mark.parametrize('key', ['sekd', 'sekd_v', 'pkd', 'cwd', 'mgd',
+                                 'fitnet'])
+def test_every_tuned_row_is_offered_the_same_choices(study, key):
+    """The fair protocol: levels (all five, or without the two smallest)
+    and the warm-up of the distillation losses, for every tuned row."""
+    methods, accuracy_study = study
+    method = methods.METHODS[key]
+    for levels, kept in methods.LEVEL_CHOICES.items():
+        for warmup in methods.WARMUP_CHOICES:
+            chosen = method.setting(levels=levels, warmup=warmup)
+            cfg = accuracy_study.resolve_config(chosen.config('retinanet'),
+                                                list(chosen.options))
+            assert _distilled_levels(cfg) == kept
+            assert cfg.model.distill_warmup_iters == warmup
+    with pytest.raises(ValueError, match='levels must be one of'):
+        method.setting(levels='p3')
+
+
+def test_ega_has_no_level_choice(study):
+    methods, _ = study
+    with pytest.raises(ValueError, match='no level choice'):
+        methods.METHODS['ega'].setting(levels='no_small')
