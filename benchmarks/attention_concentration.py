@@ -9,8 +9,8 @@ the attention of ``sekd_mm.models.utils.CRGAttention`` at each temperature;
 printed per level: the largest weight (mean 1) and the effective share of
 positions / channels that carry the weight, ``(sum a)^2 / (n sum a^2)`` (1
 for uniform weights, 1/n when one position or channel takes everything).
-The design log of docs/results.md quotes its output for the accuracy
-study's teacher.
+docs/design_log.md quotes its output for the accuracy study's
+teacher (it is why the shipped design has the attention off).
 """
 import argparse
 

@@ -1,10 +1,14 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """The committed result tables under docs/results/ keep the schema that
-issue #10 fixed, and each JSON table says what its markdown table says."""
+issue #10 fixed, each JSON table says what its markdown table and its runs
+record say, and the generated tables and figures of docs/results.md and
+README.md (benchmarks/results_docs.py) are those of the JSON."""
 import glob
 import json
 import os.path as osp
 import re
+import shutil
+import statistics
 import sys
 
 import pytest
@@ -13,6 +17,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RESULTS = osp.join(REPO, 'docs', 'results')
 sys.path.insert(0, osp.join(REPO, 'benchmarks'))
 
+import results_docs  # noqa: E402
 from methods import METHODS  # noqa: E402
 
 sys.path.pop(0)
@@ -84,3 +89,117 @@ def test_cost_table_schema(path):
         assert key in METHODS
         assert row['time_ratio'] > 0 and row['memory_ratio'] > 0
     assert 'sekd' in methods and 'pkd' in methods
+
+
+@pytest.mark.parametrize('path', TABLES, ids=osp.basename)
+def test_accuracy_table_matches_its_runs_record(path):
+    """Every seed of every row is a run of the record next to the table,
+    and the table's AP and paired ΔAP are those runs' mean and std."""
+    with open(path, encoding='utf-8') as f:
+        table = json.load(f)
+    runs_path = path[:-len('.json')] + '_runs.json'
+    with open(runs_path, encoding='utf-8') as f:
+        runs = json.load(f)['runs']
+    regime, detector = TABLE.search(path).groups()
+    prefix = '' if detector == 'retinanet' else f'{detector}/'
+    assert f'{prefix}teacher' in runs
+
+    def aps(key):
+        out = []
+        for seed in table['seeds']:
+            run = f'{prefix}{regime}-{table["split"]}/{key}/seed{seed}'
+            assert run in runs, f'{osp.basename(runs_path)} lacks {run}'
+            out.append(100 * runs[run]['metrics']['coco/bbox_mAP'])
+        return out
+
+    alone = aps('alone')
+    for key, row in table['methods'].items():
+        assert row['seeds_run'] == table['seeds'], key
+        ap = aps(key)
+        delta = [a - b for a, b in zip(ap, alone)]
+        for name, values in (('ap', ap), ('delta_ap', delta)):
+            assert row[f'{name}_mean'] == pytest.approx(
+                statistics.mean(values), abs=1e-6), (key, name)
+            assert row[f'{name}_std'] == pytest.approx(
+                statistics.stdev(values), abs=1e-6), (key, name)
+
+
+def test_generated_docs_are_current():
+    """`python benchmarks/results_docs.py --check` passes: the tables of
+    docs/results.md and README.md and the figures come from the JSON."""
+    assert results_docs.outdated() == []
+    assert results_docs.main(['--check']) == 0
+
+
+def _copy_docs(root):
+    """The files results_docs.py reads, under ``root``."""
+    for rel in results_docs.DOCS:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(osp.join(REPO, rel), root / rel)
+    shutil.copytree(RESULTS, root / results_docs.RESULTS)
+    shutil.copytree(osp.join(REPO, results_docs.FIGURES),
+                    root / results_docs.FIGURES)
+
+
+@pytest.mark.parametrize('doc', results_docs.DOCS)
+def test_check_fails_on_an_edited_number(tmp_path, doc):
+    """A number edited by hand in a generated table is caught."""
+    _copy_docs(tmp_path)
+    assert results_docs.main(['--check', '--root', str(tmp_path)]) == 0
+    path = tmp_path / doc
+    text = path.read_text(encoding='utf-8')
+    begin = text.index(results_docs.BEGIN)
+    head, section = text[:begin], text[begin:]
+    edited = re.sub(r'\+6\.2 ± 1\.2', '+6.3 ± 1.2', section, count=1)
+    assert edited != section, f'{doc}: no SEKD ΔAP in its generated table'
+    path.write_text(head + edited, encoding='utf-8')
+    assert results_docs.outdated(str(tmp_path)) == [
+        f'{doc}: the generated section differs from docs/results/*.json']
+    assert results_docs.main(['--check', '--root', str(tmp_path)]) == 1
+
+
+def test_check_fails_on_an_edited_json(tmp_path):
+    """A changed run makes the table disagree with its record, and a
+    changed table (rewritten from the record) leaves the markdown and the
+    figures out of date."""
+    _copy_docs(tmp_path)
+    runs_path = tmp_path / results_docs.RESULTS / \
+        'accuracy_study_short_retinanet_runs.json'
+    runs = json.loads(runs_path.read_text(encoding='utf-8'))
+    runs['runs']['short-report/sekd/seed0']['metrics']['coco/bbox_mAP'] += \
+        0.01
+    runs_path.write_text(json.dumps(runs), encoding='utf-8')
+    with pytest.raises(ValueError, match='sekd ap'):
+        results_docs.outdated(str(tmp_path))
+
+    table_path = tmp_path / results_docs.RESULTS / \
+        'accuracy_study_short_retinanet.json'
+    table = json.loads(table_path.read_text(encoding='utf-8'))
+    row = table['methods']['sekd']
+    row['ap_mean'] += 1 / 3
+    row['delta_ap_mean'] += 1 / 3
+    row['ap_std'] = statistics.stdev([11.0, 9.9, 8.0])
+    row['delta_ap_std'] = statistics.stdev([7.6, 7.1, 4.8])
+    table_path.write_text(json.dumps(table), encoding='utf-8')
+    problems = results_docs.outdated(str(tmp_path))
+    assert 'docs/results.md: the generated section differs from ' \
+           'docs/results/*.json' in problems
+    assert any('accuracy_study_short_retinanet.png plots other values' in p
+               for p in problems)
+
+
+def test_design_log_is_ordered_by_date_then_candidate():
+    """docs/design_log.md: its candidate index is sorted by date, then
+    candidate name, and its sections by date."""
+    with open(osp.join(REPO, 'docs', 'design_log.md'),
+              encoding='utf-8') as f:
+        text = f.read()
+    index = text.split('| date | candidate (run key) |')[1].split('\n\n')[0]
+    rows = [line.split(' | ')[:2] for line in index.splitlines()[2:]]
+    assert len(rows) > 20
+    keys = [(date.strip('| '), name.replace('`', '').lower())
+            for date, name in rows]
+    assert keys == sorted(keys)
+    dates = re.findall(r'^## (\d{4}-\d\d-\d\d)$', text, re.M)
+    assert dates == sorted(set(dates)) and len(dates) >= 4
+    assert {date for date, _ in keys} <= set(dates)
