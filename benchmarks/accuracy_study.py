@@ -26,8 +26,8 @@ student alone), ``results.json`` and ``accuracy_study.png``. A run whose
 digest of the config file with its options applied, so that editing a
 config's defaults also counts) is not run again, so an interrupted study
 continues where it stopped, and changing a setting (or the teacher) reruns
-what depends on it. Runs finished before the digest was recorded (session
-5 and earlier) are matched on the command alone.
+what depends on it. Runs finished before the digest was recorded (before
+2026-11-22) are matched on the command alone.
 
 ``--regime long`` trains every student 4x longer (:data:`REGIMES`), long
 enough for the student alone to pass half the teacher's AP.
@@ -60,7 +60,7 @@ teacher's weight digest) in a JSON file that can be committed, e.g.
 ``docs/results/accuracy_study_<regime>_<detector>_runs.json``. A run that
 is not in the work dir but is in the record under the same digest is taken
 from the record instead of being run again, so a study is reported, and
-continued, on a machine where the work dir of an earlier session is gone;
+continued, on a machine where the work dir of an earlier run is gone;
 the teacher is trained again only if a distilled run still has to run,
 and if it comes out different, every distilled run is run again.
 
@@ -69,7 +69,6 @@ the teacher (``<work-dir>/teacher``) is shared. Faster R-CNN's runs and
 teacher live under ``<work-dir>/faster-rcnn/``.
 """
 import argparse
-import glob
 import hashlib
 import json
 import os
@@ -83,7 +82,9 @@ from typing import Dict, List, Optional
 from methods import (DETECTORS, METHODS, Method, parse_cfg_options, select,
                      teacher_config, weight_options)
 
-from sekd_mm.datasets import synthetic_cfg_options
+from sekd_mm.apis import (METRICS, last_checkpoint, metrics_of, pipeline,
+                          read_records, scalar_files, synthetic_options,
+                          train_args, zero_metrics)
 from sekd_mm.engine import iter_schedule_options
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -102,9 +103,6 @@ PRESETS = dict(
 REGIMES = dict(short=1, long=4)
 #: Data seed of the tuning split's val set (the reported one uses 0).
 TUNE_DATA_SEED = 1
-METRICS = [('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'),
-           ('AP75', 'coco/bbox_mAP_75'), ('APs', 'coco/bbox_mAP_s'),
-           ('APm', 'coco/bbox_mAP_m'), ('APl', 'coco/bbox_mAP_l')]
 
 
 def parse_args(argv=None):
@@ -158,7 +156,7 @@ def parse_args(argv=None):
 
 
 def log(msg: str) -> None:
-    print(f'[study {time.strftime("%H:%M:%S")}] {msg}', flush=True)
+    pipeline.log(msg, 'study')
 
 
 class Run:
@@ -170,8 +168,7 @@ class Run:
         #: what identifies the teacher (:func:`weights_digest`) in
         #: :attr:`record_digest`, in place of its checkpoint's path
         self.teacher = teacher
-        self.args = ['tools/train.py', config, '--work-dir', work_dir,
-                     '--seed', str(seed), '--cfg-options', *options]
+        self.args = train_args(config, work_dir, seed, options)
         self.result_file = osp.join(work_dir, 'result.json')
         self.proc: Optional[subprocess.Popen] = None
         self.start = 0.0
@@ -196,10 +193,10 @@ class Run:
 
     @property
     def warmup_iters(self) -> int:
-        """The SEKD weights' warm-up of the run's config (0 without)."""
-        sekd = self.resolved.get('model', {}).get('distiller',
-                                                   {}).get('sekd')
-        return int((sekd or {}).get('warmup_iters', 0))
+        """The distillation losses' warm-up of the run's config
+        (``model.distill_warmup_iters``; 0 without)."""
+        return int(self.resolved.get('model', {}).get(
+            'distill_warmup_iters', 0) or 0)
 
     @property
     def record_digest(self) -> str:
@@ -251,9 +248,7 @@ class Run:
         result = dict(args=self.args, config_digest=self.config_digest,
                       teacher=self.teacher, seconds=time.time() - self.start,
                       **read_scalars(self.work_dir, self.warmup_iters))
-        with open(osp.join(self.work_dir, 'last_checkpoint'),
-                  encoding='utf-8') as f:
-            result['checkpoint'] = f.read().strip()
+        result['checkpoint'] = last_checkpoint(self.work_dir)
         with open(self.result_file, 'w', encoding='utf-8') as f:
             json.dump(result, f, indent=2)
         return result
@@ -338,8 +333,8 @@ def weights_digest(checkpoint: str) -> str:
     """SHA-256 (16 hex digits) of a checkpoint's ``state_dict`` (names,
     dtypes, shapes and values; not its meta or optimizer state): what
     identifies a teacher. The same command does not give the same teacher
-    on every machine (session 10 retrained the study's teacher with the
-    command of session 8 on another CPU: 41.4 AP, not 42.5)."""
+    on every machine (the study's teacher, retrained with the same command
+    on another CPU on 2026-11-30, had 41.4 AP, not 42.5)."""
     import torch
 
     import sekd_mm.compat as compat
@@ -390,21 +385,14 @@ def read_scalars(work_dir: str, warmup_iters: int = 0) -> dict:
     (``distill_over_task``) and at the first logged iteration at which
     every distillation weight is on, i.e. past ``warmup_iters``
     (``distill_over_task_on``; the same for a method without warm-up)."""
-    files = sorted(glob.glob(osp.join(work_dir, '*/vis_data/scalars.json')))
+    files = scalar_files(work_dir)
     if not files:
         raise RuntimeError(f'no MMEngine scalars under {work_dir}')
-    train, metrics = [], {}
-    with open(files[-1], encoding='utf-8') as f:
-        for line in f:
-            rec = json.loads(line)
-            if 'coco/bbox_mAP' in rec:
-                metrics = {k: v for k, v in rec.items()
-                           if k.startswith('coco/')}
-            elif 'loss' in rec:
-                train.append(rec)
-    if not metrics:
-        # mmdet's CocoMetric logs nothing when no box passes score_thr
-        metrics = {key: 0.0 for _, key in METRICS}
+    records = read_records(files[-1])
+    train = [rec for rec in records
+             if 'loss' in rec and 'coco/bbox_mAP' not in rec]
+    # mmdet's CocoMetric logs nothing when no box passes score_thr
+    metrics = metrics_of(records) or zero_metrics()
     on = [rec for rec in train if rec.get('iter', 0) > warmup_iters]
     times = [rec['time'] for rec in train[1:]] or [0.0]
     return dict(metrics=metrics, sec_per_iter=statistics.mean(times),
@@ -552,8 +540,8 @@ def report(args, methods: dict, results: Dict[tuple, dict],
         f'{args.teacher_iters} iterations; {args.num_train} train images. '
         f'ΔAP is the mean ± std over seeds of (method - student alone) '
         f'on the same seed. Distill / task loss at start: over the first '
-        f'logged iterations, while SEKD\'s weights still ramp up '
-        f'(`warmup_iters`); the peers\' are on from the first step. Once '
+        f'logged iterations, while the distillation losses still ramp up '
+        f'(`distill_warmup_iters`; 0 for a method without). Once '
         f'on: at the first logged iteration past the warm-up (the same as '
         f'at start for a method without one). '
         f'{minutes:.1f} min on this machine for the runs not cached.'
@@ -615,9 +603,7 @@ def plot(path: str, summary: dict, teacher_ap: float, args) -> None:
 def data_options(args) -> List[str]:
     """cfg-options of the study's dataset; on the tuning split the val and
     test loaders read a val set generated with :data:`TUNE_DATA_SEED`."""
-    opts = synthetic_cfg_options(
-        data_root=args.data_root, img_scale=args.img_scale,
-        num_train=args.num_train, num_val=args.num_val)
+    opts = synthetic_options(args)
     if args.split == 'report':
         return opts
     root = args.data_root.rstrip('/') + f'_tune{TUNE_DATA_SEED}/'
@@ -767,17 +753,15 @@ def teacher_run(args) -> Run:
     return Run('teacher', 0, teacher_config(args.detector),
                osp.join(args.work_dir, study_dir(args, 'teacher')),
                iter_schedule_options(args.teacher_iters) +
-               synthetic_cfg_options(
-                   data_root=args.data_root, img_scale=args.img_scale,
-                   num_train=args.num_train, num_val=args.num_val))
+               synthetic_options(args))
 
 
 def student_runs(args, methods: Dict[str, Method], checkpoint: str,
                  teacher_id: str) -> List[Run]:
     """Every method on every seed, distilled from ``checkpoint``; seed by
-    seed, so that a study stopped part-way (a session's end) leaves whole
-    seeds to report, and within a seed the longer distilled runs first, so
-    that the student alone fills the gaps."""
+    seed, so that a study stopped part-way (its machine's time ended)
+    leaves whole seeds to report, and within a seed the longer distilled
+    runs first, so that the student alone fills the gaps."""
     split_dir = split_dir_of(args)
     student = iter_schedule_options(args.student_iters) + data_options(args)
     runs = []

@@ -1,8 +1,9 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """Cost benchmark: every distillation method's training iteration against
-the student alone, and how the SEKD term scales with C and HW.
+the student alone, the distillation losses against a training iteration,
+and how the SEKD term scales with C and HW.
 
-    python benchmarks/bench_cost.py [--part methods|scaling|all]
+    python benchmarks/bench_cost.py [--part methods|losses|scaling|all]
         [--size embedded|coco] [--methods alone sekd pkd ...]
         [--batch N] [--img H W] [--iters N] [--warmup N]
         [--channels 64 128 ...] [--spatial 16 32 ...] [--reps N]
@@ -24,8 +25,18 @@ its peak memory; the student alone runs first and last. Reported: median
 iteration time and peak memory of model + training step, each divided by
 the student alone's (mean of its two runs).
 
+``--part losses`` (not part of ``all``; ``--size coco`` only, its
+default): forward + backward of the SEKD term (V + E + S, one CRG pair per
+level shared by the three, as in ``SEKDDistiller``), its vertex term alone
+and MMRazor's PKD, CWD and MGD (with its connector) on the same random
+FPN-shaped tensors (the 5 levels of RetinaNet, P3-P7: C = 256, strides
+8-128 of ``--img``, batch ``--batch``), each as a share of one training
+iteration of the ``sekd`` method (RetinaNet R-101 -> R-50, timed in its
+own process as in ``--part methods``) and relative to MGD, never as an
+absolute time.
+
 ``--part scaling``: forward + backward of the full SEKD term of one FPN
-level (one CRG pair shared by V + E + S, k = 8, residual mode, as in
+level (one CRG pair shared by V + E + S, k = 8, as in
 ``SEKDDistiller``) against the two operations it should be bound by, the
 batched Gram matmul ``F F^T`` (the ``C^2 HW`` term) and ``torch.linalg.eigh``
 of ``B x C x C`` float64 matrices (the ``C^3`` term), for several C at a
@@ -71,8 +82,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--part', choices=['methods', 'scaling', 'all'],
-                        default='all')
+    parser.add_argument('--part',
+                        choices=['methods', 'losses', 'scaling', 'all'],
+                        default='all',
+                        help='all: methods and scaling')
     parser.add_argument('--threads', type=int, default=default_threads(),
                         help='torch threads (default: all cores)')
     parser.add_argument('--device', default='cpu', help='cpu or cuda')
@@ -83,7 +96,8 @@ def parse_args(argv=None):
                         help='also write the methods part\'s ratios to the '
                         'student alone (docs/results/bench_cost_<size>.json)')
     group = parser.add_argument_group('methods part')
-    group.add_argument('--size', choices=sorted(SIZES), default='embedded')
+    group.add_argument('--size', choices=sorted(SIZES),
+                       help='default: embedded (coco for --part losses)')
     group.add_argument('--methods', nargs='+',
                        help=f'default: all of {", ".join(METHODS)}; the '
                        f'student alone is always run')
@@ -112,10 +126,19 @@ def parse_args(argv=None):
     group.add_argument('--fixed-spatial', type=int, default=32,
                        help='side of the C sweep (HW = side^2)')
     group.add_argument('--scaling-batch', type=int, default=2)
-    group.add_argument('--k', type=int, default=8)
+    group.add_argument('--k', type=int, default=8,
+                       help='eigenvectors of the SEKD term (also --part '
+                       'losses)')
     group.add_argument('--reps', type=int, default=5,
-                       help='timed repetitions (min reported)')
+                       help='timed repetitions, min reported (also --part '
+                       'losses)')
     args = parser.parse_args(argv)
+    if args.size is None:
+        args.size = 'coco' if args.part == 'losses' else 'embedded'
+    if args.part == 'losses' and args.size != 'coco':
+        parser.error('--part losses times the losses on the FPN maps of the '
+                     'COCO RetinaNet (5 levels x 256 channels) against its '
+                     'training iteration: use --size coco (its default)')
     for key, value in SIZES[args.size].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -461,7 +484,131 @@ def ratio_table(results: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------
-# Part 2: scaling of the SEKD term with C and HW
+# Part 2: the distillation losses against a training iteration
+# ---------------------------------------------------------------------------
+#: FPN levels of the COCO RetinaNet (``--part losses``): name and stride.
+RETINANET_FPN = dict(p3=8, p4=16, p5=32, p6=64, p7=128)
+FPN_CHANNELS = 256
+
+
+def fpn_shapes(img, batch, channels=FPN_CHANNELS):
+    """``B x C x H x W`` of each RetinaNet FPN level for input ``img``."""
+    h, w = img
+    return [(batch, channels, math.ceil(h / s), math.ceil(w / s))
+            for s in RETINANET_FPN.values()]
+
+
+def build_loss(cfg):
+    """A distillation loss or connector from MMRazor's registry."""
+    from mmengine.registry import DefaultScope
+    from mmrazor.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        return MODELS.build(cfg)
+
+
+def sekd_term(k=8):
+    """The full SEKD term of ``SEKDDistiller``, unweighted: V + E + S on
+    every level, each level's graphs built once and shared by the three
+    terms; ``fn(feats_s, feats_t)`` sums it over the levels."""
+    losses = dict(
+        v=build_loss(dict(type='CRGVertexLoss')),
+        e=build_loss(dict(type='CRGEdgeLoss')),
+        s=build_loss(dict(type='CRGSpectralLoss', k=k)))
+
+    def run(feats_s, feats_t):
+        total = 0
+        for s, t in zip(feats_s, feats_t):
+            pair = losses['v'].make_pair(s, t)
+            total = total + sum(fn.compute(pair) for fn in losses.values())
+        return total
+
+    return run
+
+
+def per_level(loss, connectors=None):
+    """``fn(feats_s, feats_t)``: ``loss`` summed over the levels, each
+    student level through its connector first when there are any."""
+    def run(feats_s, feats_t):
+        total = 0
+        for i, (s, t) in enumerate(zip(feats_s, feats_t)):
+            if connectors is not None:
+                s = connectors[i](s)
+            total = total + loss(s, t)
+        return total
+
+    return run
+
+
+def loss_time(torch, fn, shapes, reps, device, seed=0):
+    """Seconds (min of reps, after a warm-up) of ``fn`` forward + backward
+    on random student and teacher maps of ``shapes``."""
+    g = torch.Generator().manual_seed(seed)
+    feats_t = [torch.randn(*s, generator=g).to(device) for s in shapes]
+    feats_s = [torch.randn(*s, generator=g).to(device).requires_grad_()
+               for s in shapes]
+
+    def step():
+        for f in feats_s:
+            f.grad = None
+        fn(feats_s, feats_t).backward()
+
+    return min_time(step, reps, synchronizer(torch, device))
+
+
+def bench_losses(args):
+    """Times every loss here, then one ``sekd`` training iteration in its
+    own process; returns (markdown, raw data)."""
+    torch = import_torch(args.threads)
+    shapes = fpn_shapes(args.img, args.batch)
+    mgd_connectors = [
+        build_loss(dict(type='MGDConnector', student_channels=FPN_CHANNELS,
+                        teacher_channels=FPN_CHANNELS,
+                        lambda_mgd=0.65)).to(args.device)
+        for _ in RETINANET_FPN
+    ]
+    candidates = {
+        f'SEKD (V+E+S, k={args.k})': sekd_term(k=args.k),
+        'SEKD V only': per_level(build_loss(dict(type='CRGVertexLoss'))),
+        'PKDLoss': per_level(build_loss(dict(type='PKDLoss'))),
+        'ChannelWiseDivergence':
+        per_level(build_loss(dict(type='ChannelWiseDivergence', tau=1.0))),
+        'MGDLoss + MGDConnector':
+        per_level(build_loss(dict(type='MGDLoss', alpha_mgd=2e-5)),
+                  mgd_connectors),
+    }
+    seconds = {}
+    for name, fn in candidates.items():
+        seconds[name] = loss_time(torch, fn, shapes, args.reps, args.device)
+        log(f'loss {name}: {1e3 * seconds[name]:.1f} ms')
+    iteration = spawn_one(args, 'sekd')
+    if iteration is None:
+        raise SystemExit('the sekd training iteration failed: no reference, '
+                         'no loss table')
+    it = iteration['time_median_s']
+    mgd = seconds['MGDLoss + MGDConnector']
+    lines = [
+        '### Distillation losses against a training iteration (COCO '
+        'RetinaNet R-101 -> R-50)', '',
+        f'Forward + backward of each loss, summed over the 5 RetinaNet FPN '
+        f'levels (P3-P7, C = {FPN_CHANNELS}, strides 8-128 of a '
+        f'{args.img[0]}x{args.img[1]} input, batch {args.batch}), on random '
+        f'float32 maps, **minimum** of {args.reps} repetitions after a '
+        f'warm-up; divided by one training iteration of the `sekd` method '
+        f'(`{METHODS["sekd"].coco}`, random teacher, forward + backward + '
+        f'SGD step with lr 0, median of {args.iters} after {args.warmup} '
+        f'warm-up, in its own process) at the same input; {args.device}, '
+        f'{args.threads} torch threads.', '',
+        '| loss (forward + backward, 5 levels) | share of one R-101 -> R-50 '
+        'SEKD iteration | relative to MGD |', '|---|---|---|'
+    ]
+    for name, t in seconds.items():
+        lines.append(f'| {name} | {100 * t / it:.2f}% | {t / mgd:.2f}x |')
+    return '\n'.join(lines), dict(shapes=shapes, seconds=seconds,
+                                  iteration_s=it, iteration=iteration)
+
+
+# ---------------------------------------------------------------------------
+# Part 3: scaling of the SEKD term with C and HW
 # ---------------------------------------------------------------------------
 def min_time(fn, reps, sync, warmup=1):
     for _ in range(warmup):
@@ -509,7 +656,6 @@ def slope(xs, ys):
 
 def bench_scaling(args):
     torch = import_torch(args.threads)
-    from bench_sekd_cost import sekd_term
     sekd = sekd_term(k=args.k)
     b, fixed_c, fixed_s = args.scaling_batch, args.fixed_channels, \
         args.fixed_spatial
@@ -528,7 +674,7 @@ def bench_scaling(args):
     lines = [
         '### Scaling of the SEKD term (one FPN level)', '',
         f'Forward + backward of the full SEKD term on one level (one CRG '
-        f'pair shared by V + E + S, k = {args.k}, residual mode, as in '
+        f'pair shared by V + E + S, k = {args.k}, as in '
         f'`SEKDDistiller`), random float32 maps of batch {b}, against the '
         f'batched Gram matmul `F @ F^T` (B x C x HW by B x HW x C, '
         f'float32: the C^2 HW term) and `torch.linalg.eigh` of B x C x C '
@@ -643,6 +789,10 @@ def main(argv=None):
     failed, raw = [], dict(argv=cmd)
     if args.part in ('methods', 'all'):
         text, raw['methods'], failed = bench_methods(args)
+        sections.append(text)
+        print(text + '\n', flush=True)
+    if args.part == 'losses':
+        text, raw['losses'] = bench_losses(args)
         sections.append(text)
         print(text + '\n', flush=True)
     if args.part in ('scaling', 'all'):

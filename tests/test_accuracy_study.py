@@ -84,8 +84,12 @@ def test_faster_rcnn_configs_are_the_retinanet_ones(name):
 
 
 def test_missing_detector_config_is_an_error():
+    only_retinanet = methods.Method(
+        'RetinaNet only',
+        'configs/sekd/sekd_retinanet_x101-64x4d_retinanet_r50_2x_coco.py',
+        '')
     with pytest.raises(ValueError, match='has no faster-rcnn config'):
-        methods.METHODS['mgd_alpha1e3'].config('faster-rcnn')
+        only_retinanet.config('faster-rcnn')
     with pytest.raises(ValueError, match='unknown detector'):
         methods.METHODS['pkd'].config('yolo')
 
@@ -116,8 +120,8 @@ def test_read_scalars_start_ratio_counts_losses_only(tmp_path):
 
 
 def test_read_scalars_ratio_once_the_weights_are_on(tmp_path):
-    """SEKD's weights ramp up over ``warmup_iters``: the second ratio is
-    read at the first logged iteration past it."""
+    """The distillation losses ramp up over ``distill_warmup_iters``: the
+    second ratio is read at the first logged iteration past it."""
     logs = tmp_path / '20260101_000000' / 'vis_data'
     logs.mkdir(parents=True)
     rows = [{'loss': 1.0 + d, 'student.loss_cls': 1.0,
@@ -143,7 +147,7 @@ def test_run_reads_the_configs_warmup(tmp_path, name, iters):
     # a cfg-option changes it
     run = accuracy_study.Run(
         name, 0, method.embedded, str(tmp_path),
-        list(method.options) + ['model.distiller.sekd.warmup_iters=7']
+        list(method.options) + ['model.distill_warmup_iters=7']
         if iters else list(method.options))
     assert run.warmup_iters == (7 if iters else 0)
 
@@ -327,9 +331,9 @@ def test_record_keeps_runs_across_lost_work_dirs(tmp_path):
     assert again.get(make(teacher='t2')) is None
     assert again.get(make(seed=1)) is None
     # a result taken from the record is not written back over its entry
-    again.runs['long-report/sekd/seed0']['note'] = 'session 8'
+    again.runs['long-report/sekd/seed0']['note'] = 'an earlier machine'
     again.add(make(), again.get(make()))
-    assert again.runs['long-report/sekd/seed0']['note'] == 'session 8'
+    assert again.runs['long-report/sekd/seed0']['note'] == 'an earlier machine'
 
     args = accuracy_study.parse_args(['--seeds', '0', '--work-dir',
                                       str(tmp_path)])
@@ -342,7 +346,7 @@ def test_record_keeps_runs_across_lost_work_dirs(tmp_path):
             if line.startswith('| SEKD')]
     assert row.split(' | ')[1:4] == ['40.0', 'n/a', 'n/a']
     assert '+20.0 |' in row
-    assert 'not run here: sekd/seed0 (session 8)' in text
+    assert 'not run here: sekd/seed0 (an earlier machine)' in text
     # two studies sharing the record (e.g. two groups of methods at once)
     # keep each other's runs
     other = accuracy_study.Record(str(path), str(work))
@@ -400,7 +404,7 @@ def test_study_tunes_then_reports_and_caches(data_root, tmp_path):
                                                      0.5) if '.alpha=' in o]
     proc = run(common + ['--split', 'tune', '--factors', '0.5', '1'],
                env=env)
-    assert '| SEKD V only x0.5 |' in proc.stdout
+    assert '| SEKD V only (beta = gamma = 0) x0.5 |' in proc.stdout
     tuning = json.loads((work / 'short-tune' / 'tuning.json').read_text())
     assert tuning['seeds'] == [100]
     assert set(tuning['ap']['sekd_v']) == {'0.5', '1'}
@@ -420,7 +424,7 @@ def test_study_tunes_then_reports_and_caches(data_root, tmp_path):
                        '--record', str(record)]
     proc = run(report, env=env)
     assert '| Student alone |' in proc.stdout
-    assert '| SEKD V only |' in proc.stdout
+    assert '| SEKD V only (beta = gamma = 0) |' in proc.stdout
     split = work / 'short-report'
     saved = json.loads((split / 'results.json').read_text())
     assert saved['methods']['sekd_v']['seeds'] == [0, 1]

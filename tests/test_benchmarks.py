@@ -184,3 +184,29 @@ def test_every_method_config_loads_with_its_options(size):
             for part in option.split('.'):
                 node = node[part]
             assert node == value, (key, option)
+
+
+def test_losses_part_shares_of_a_sekd_iteration(tmp_path):
+    """--part losses: each loss on RetinaNet's five FPN levels as a share
+    of one COCO SEKD iteration, and relative to MGD."""
+    out = tmp_path / 'losses.json'
+    proc = run(['--part', 'losses', '--batch', '2', '--img', '128', '128',
+                '--iters', '1', '--warmup', '1', '--reps', '1', '--k', '4',
+                '--threads', '1', '--json', str(out)])
+    rows = table(proc.stdout, 'share of one R-101 -> R-50 SEKD iteration')
+    assert [r[0] for r in rows] == [
+        'SEKD (V+E+S, k=4)', 'SEKD V only', 'PKDLoss',
+        'ChannelWiseDivergence', 'MGDLoss + MGDConnector']
+    for row in rows:
+        assert row[1].endswith('%') and positive(row[1][:-1]), row
+        assert positive(row[2][:-1]), row
+    assert rows[-1][2] == '1.00x'
+    assert '[bench_cost] sekd: ' in proc.stderr  # the reference process
+    raw = json.loads(out.read_text())['losses']
+    assert [s[2:] for s in raw['shapes']] == [[16, 16], [8, 8], [4, 4],
+                                              [2, 2], [1, 1]]
+    assert all(s[:2] == [2, 256] for s in raw['shapes'])
+    assert raw['iteration_s'] == raw['iteration']['time_median_s'] > 0
+    # the losses are timed on the COCO RetinaNet's FPN only
+    proc = run(['--part', 'losses', '--size', 'embedded'], check=False)
+    assert proc.returncode == 2 and '--size coco' in proc.stderr

@@ -12,7 +12,9 @@ trained for 1500 iterations, then an R-18 half-width student trained for
 300 iterations with SEKD, with MMRazor's PKD and alone, on 1024 train / 512
 val images at 96 px. Every stage runs the project's own tools
 (``tools/train.py``, ``tools/test.py``) in a subprocess, exactly as a user
-would, and keeps its logs and checkpoints under ``--work-dir``:
+would (the steps of :mod:`sekd_mm.apis.pipeline`, shared with
+``tools/distill_dataset.py`` and the study), and keeps its logs and
+checkpoints under ``--work-dir``:
 
     teacher/            tools/train.py  configs/embedded/retinanet_r34_...
     sekd_student/       tools/train.py  configs/sekd/sekd_retinanet_r34_...
@@ -22,37 +24,19 @@ would, and keeps its logs and checkpoints under ``--work-dir``:
     results.md, results.json   the comparison table
 """
 import argparse
-import json
 import os
 import os.path as osp
-import subprocess
-import sys
 import time
 
-from sekd_mm.datasets import synthetic_cfg_options
+from sekd_mm.apis import (EMBEDDED_CONFIGS, Stage, distill_table, evaluate,
+                          log, results_table, stage_labels, synthetic_options,
+                          write_report)
 from sekd_mm.engine import iter_schedule_options
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIGS = dict(
-    teacher='configs/embedded/retinanet_r34_synthetic.py',
-    sekd_student='configs/sekd/sekd_retinanet_r34_retinanet_r18-w32_'
-    'synthetic.py',
-    pkd_student='configs/peers/pkd_retinanet_r34_retinanet_r18-w32_'
-    'synthetic.py',
-    student_alone='configs/embedded/retinanet_r18-w32_synthetic.py')
-LABELS = dict(
-    teacher='Teacher RetinaNet R-34 (FPN 128)',
-    student_alone='Student R-18 w32 alone',
-    sekd_student='Student R-18 w32 + SEKD',
-    pkd_student='Student R-18 w32 + PKD (MMRazor)')
+TOOL = 'main_job'
 #: The accuracy study's ``cpu`` preset (benchmarks/accuracy_study.py).
 DEFAULTS = dict(img_scale=96, num_train=1024, num_val=512,
                 teacher_iters=1500, student_iters=300)
-METRICS = [('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'),
-           ('AP75', 'coco/bbox_mAP_75'), ('APs', 'coco/bbox_mAP_s'),
-           ('APm', 'coco/bbox_mAP_m'), ('APl', 'coco/bbox_mAP_l')]
-PROGRESS = ('Iter(train)', 'Iter(val)', 'bbox_mAP_copypaste', 'Error',
-            'error:', 'Traceback')
 
 
 def parse_args(argv=None):
@@ -74,126 +58,24 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def log(msg: str, tool: str = 'main_job') -> None:
-    print(f'[{tool} {time.strftime("%H:%M:%S")}] {msg}', flush=True)
+def stages(args):
+    """The teacher's and the students' stages on the synthetic dataset."""
+    data = synthetic_options(args)
 
+    def stage(name, iters, what, distills=False):
+        return Stage(name, EMBEDDED_CONFIGS[name], iters, what,
+                     iter_schedule_options(iters) + data, distills)
 
-def run(cmd, log_file: str, tool: str = 'main_job') -> None:
-    """Run a tool, keep its full output in ``log_file`` and show progress
-    (``tool`` names the caller in the messages)."""
-    log('$ ' + ' '.join(cmd), tool)
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    with open(log_file, 'w', encoding='utf-8') as out:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True)
-        for line in proc.stdout:
-            out.write(line)
-            if any(key in line for key in PROGRESS):
-                # drop MMEngine's '11/21 22:14:52 - mmengine - INFO - '
-                print('    ' + line.rstrip().split(' - INFO - ')[-1][:150],
-                      flush=True)
-        rc = proc.wait()
-    if rc != 0:
-        raise SystemExit(f'[{tool}] step failed (exit {rc}); full log: '
-                         f'{log_file}')
-
-
-def common_options(args) -> list:
-    return synthetic_cfg_options(
-        data_root=args.data_root, img_scale=args.img_scale,
-        num_train=args.num_train, num_val=args.num_val)
-
-
-def cfg_args(opts) -> list:
-    """``--cfg-options`` and its values, or nothing when there are none."""
-    return ['--cfg-options', *opts] if opts else []
-
-
-def last_checkpoint(work_dir: str) -> str:
-    with open(osp.join(work_dir, 'last_checkpoint'), encoding='utf-8') as f:
-        return f.read().strip()
-
-
-def train(name: str, args, extra=()) -> str:
-    work_dir = osp.join(args.work_dir, name)
-    os.makedirs(work_dir, exist_ok=True)
-    iters = args.teacher_iters if name == 'teacher' else args.student_iters
-    cmd = [
-        sys.executable, 'tools/train.py', CONFIGS[name], '--work-dir',
-        work_dir, '--seed',
-        str(args.seed)
-    ] + threads_args(args.threads) + cfg_args(
-        iter_schedule_options(iters) + common_options(args) + list(extra))
-    run(cmd, osp.join(work_dir, 'train.log'))
-    return last_checkpoint(work_dir)
-
-
-def evaluate(name: str, ckpt: str, args) -> dict:
-    """COCO metrics of ``ckpt`` from ``tools/test.py``; all 0 when no box
-    passes the score threshold."""
-    work_dir = osp.join(args.work_dir, name)
-    os.makedirs(work_dir, exist_ok=True)  # a given teacher was not trained
-    out = osp.join(work_dir, 'metrics.json')
-    cmd = [
-        sys.executable, 'tools/test.py', CONFIGS[name], ckpt, '--work-dir',
-        osp.join(work_dir, 'test'), '--metrics-out', out
-    ] + threads_args(args.threads) + cfg_args(common_options(args))
-    run(cmd, osp.join(work_dir, 'test.log'))
-    with open(out, encoding='utf-8') as f:
-        return zero_if_empty(json.load(f), name)
-
-
-def zero_if_empty(metrics: dict, name: str, tool: str = 'main_job') -> dict:
-    """``metrics``, or every COCO metric at 0 when there are none: mmdet's
-    CocoMetric returns nothing when no box passes the score threshold."""
-    if metrics:
-        return metrics
-    log(f'{name}: no detections above the score threshold; AP = 0', tool)
-    return {key: 0.0 for _, key in METRICS}
-
-
-def threads_args(threads) -> list:
-    """``--threads N`` for the tools, or nothing (their default)."""
-    return [] if threads is None else ['--threads', str(threads)]
-
-
-def table(results: dict, labels: dict = LABELS) -> str:
-    """COCO metrics (x100) of the teacher and the students, then each
-    distilled student minus the student alone (``labels``: row names)."""
-    head = '| Model | ' + ' | '.join(m for m, _ in METRICS) + ' |'
-    rows = [head, '|' + '---|' * (len(METRICS) + 1)]
-
-    def fmt(v):
-        return 'n/a' if v < 0 else f'{100 * v:.1f}'
-
-    for name in ('teacher', 'student_alone', 'sekd_student', 'pkd_student'):
-        if name in results:
-            vals = [fmt(results[name][k]) for _, k in METRICS]
-            rows.append(f'| {labels[name]} | ' + ' | '.join(vals) + ' |')
-    for name, label in (('sekd_student', 'SEKD'), ('pkd_student', 'PKD')):
-        if 'student_alone' not in results or name not in results:
-            continue
-        deltas = []
-        for _, k in METRICS:
-            a, b = results['student_alone'][k], results[name][k]
-            deltas.append('n/a' if min(a, b) < 0 else f'{100 * (b - a):+.1f}')
-        rows.append(f'| {label} - alone | ' + ' | '.join(deltas) + ' |')
-    return '\n'.join(rows)
-
-
-def write_report(work_dir: str, report: str, **fields) -> None:
-    """``results.md`` (the report) and ``results.json`` (``fields``) in
-    ``work_dir``."""
-    with open(osp.join(work_dir, 'results.md'), 'w', encoding='utf-8') as f:
-        f.write(report)
-    with open(osp.join(work_dir, 'results.json'), 'w',
-              encoding='utf-8') as f:
-        json.dump(fields, f, indent=2)
+    teacher = stage('teacher', args.teacher_iters, 'training the teacher')
+    students = [
+        stage('sekd_student', args.student_iters,
+              'distilling the student with SEKD', True),
+        stage('pkd_student', args.student_iters,
+              'distilling the student with MMRazor\'s PKD', True),
+        stage('student_alone', args.student_iters,
+              'training the same student alone (same seed and schedule)')
+    ]
+    return teacher, students
 
 
 def main(argv=None):
@@ -201,31 +83,20 @@ def main(argv=None):
     args.work_dir = osp.abspath(args.work_dir)
     os.makedirs(args.work_dir, exist_ok=True)
     start = time.time()
-    results = {}
+    data = synthetic_options(args)
 
-    if args.teacher_ckpt:
-        teacher_ckpt = osp.abspath(args.teacher_ckpt)
-        log(f'[1/5] using teacher {teacher_ckpt}')
-    else:
-        log(f'[1/5] training the teacher ({args.teacher_iters} iterations)')
-        teacher_ckpt = train('teacher', args)
-    results['teacher'] = evaluate('teacher', teacher_ckpt, args)
+    def coco_metrics(stage: Stage, ckpt: str) -> dict:
+        return evaluate(stage.config, ckpt,
+                        osp.join(args.work_dir, stage.name),
+                        cfg_options=data, threads=args.threads, tool=TOOL)
 
-    ckpts = {}
-    log('[2/5] distilling the student with SEKD')
-    ckpts['sekd_student'] = train('sekd_student', args,
-                                  [f'model.teacher_ckpt={teacher_ckpt}'])
-    log('[3/5] distilling the student with MMRazor\'s PKD')
-    ckpts['pkd_student'] = train('pkd_student', args,
-                                 [f'model.teacher_ckpt={teacher_ckpt}'])
-    log('[4/5] training the same student alone (same seed and schedule)')
-    ckpts['student_alone'] = train('student_alone', args)
+    teacher, students = stages(args)
+    _, results = distill_table(
+        teacher, students, args.work_dir, coco_metrics,
+        teacher_ckpt=args.teacher_ckpt and osp.abspath(args.teacher_ckpt),
+        seed=args.seed, threads=args.threads, tool=TOOL)
 
-    log('[5/5] evaluating the students with COCO metrics')
-    for name, ckpt in ckpts.items():
-        results[name] = evaluate(name, ckpt, args)
-
-    text = table(results)
+    text = results_table(results, stage_labels('retinanet'))
     minutes = (time.time() - start) / 60
     report = (f'# SEKD on the embedded synthetic dataset\n\n'
               f'COCO bbox metrics on {args.num_val} val images (x100), '
@@ -236,7 +107,8 @@ def main(argv=None):
     write_report(args.work_dir, report, results=results, seed=args.seed,
                  minutes=minutes)
     print('\n' + report, flush=True)
-    log(f'done in {minutes:.1f} min; everything is in {args.work_dir}')
+    log(f'done in {minutes:.1f} min; everything is in {args.work_dir}',
+        TOOL)
 
 
 if __name__ == '__main__':

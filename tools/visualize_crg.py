@@ -196,13 +196,21 @@ def load_strict(module: torch.nn.Module, state: Dict[str, torch.Tensor],
 
 
 def load_teacher(algo, path: str, config: str) -> None:
+    """Load a teacher (or distillation) checkpoint into the teacher, once
+    :func:`~sekd_mm.engine.check_teacher_checkpoint` has found it fits."""
+    from sekd_mm.engine import TeacherCheckpointError, check_teacher_checkpoint
     state = load_state(path)
     if any(k.startswith('teacher.') for k in state):  # distillation ckpt
         state = sub_state(state, 'teacher.')
-    load_strict(
-        algo.teacher, state, path, f'teacher of {config}',
-        'Pass the checkpoint of the teacher this config distills from '
-        '(--teacher-ckpt), e.g. work_dirs/<teacher config>/iter_N.pth.')
+    try:
+        check_teacher_checkpoint(
+            algo.teacher, state, path, what=f'the teacher of {config}',
+            fix='Pass the checkpoint of the teacher this config distills '
+            'from (--teacher-ckpt), e.g. work_dirs/<teacher config>/'
+            'iter_N.pth.')
+    except TeacherCheckpointError as err:
+        raise SystemExit(str(err)) from None
+    algo.teacher.load_state_dict(state, strict=True)
 
 
 def load_connectors(algo, path: str, config: str) -> None:

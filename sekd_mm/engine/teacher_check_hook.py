@@ -1,7 +1,6 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """Refuse to distill from a teacher that is not the one the config names."""
-import os.path as osp
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import torch
 from mmengine.hooks import Hook
@@ -57,77 +56,113 @@ class TeacherCheckHook(Hook):
                 'distill from a random teacher. Train the teacher first and '
                 'pass --cfg-options model.teacher_ckpt=PATH.')
         ckpt = CheckpointLoader.load_checkpoint(ckpt_path, map_location='cpu')
-        state = _strip_module(ckpt.get('state_dict', ckpt))
-        check_teacher_weights(teacher, state, ckpt_path)
-        classes = (ckpt.get('meta') or {}).get('dataset_meta',
-                                                {}).get('classes')
         dataset = getattr(runner.train_dataloader, 'dataset', None)
-        data_classes = getattr(dataset, 'metainfo', {}).get('classes')
-        if classes is not None and data_classes is not None and tuple(
-                classes) != tuple(data_classes):
-            raise ValueError(
-                f'The teacher {osp.basename(ckpt_path)} was trained on '
-                f'classes {tuple(classes)}, but the training dataset has '
-                f'{tuple(data_classes)}. Use a teacher trained on this '
-                'dataset (same classes, same order).')
+        state = check_teacher_checkpoint(
+            teacher, ckpt, ckpt_path,
+            classes=getattr(dataset, 'metainfo', {}).get('classes'),
+            loaded=True)
         runner.logger.info(f'TeacherCheckHook: teacher weights match '
                            f'{ckpt_path} ({len(state)} tensors).')
 
 
-def _strip_module(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    return {(k[7:] if k.startswith('module.') else k): v
-            for k, v in state.items()}
+class TeacherCheckpointError(ValueError):
+    """A teacher checkpoint that does not fit the configured teacher."""
 
 
-def check_teacher_weights(teacher: torch.nn.Module,
-                          state: Dict[str, torch.Tensor],
-                          ckpt_path: Optional[str] = None) -> None:
-    """Raise unless ``teacher`` holds exactly the weights in ``state``."""
+def check_teacher_checkpoint(
+        teacher: torch.nn.Module,
+        checkpoint: Dict,
+        ckpt_path: Optional[str] = None,
+        *,
+        classes: Optional[Sequence[str]] = None,
+        loaded: bool = False,
+        what: str = 'the teacher model',
+        fix: Optional[str] = None) -> Dict[str, torch.Tensor]:
+    """The project's one check of a teacher checkpoint against a teacher.
+
+    Used by :class:`TeacherCheckHook` (before training),
+    ``tools/distill_dataset.py`` (``--teacher-ckpt``, before anything is
+    trained) and ``tools/visualize_crg.py`` (before loading it). In order:
+
+    1. the classes the checkpoint records
+       (``meta['dataset_meta']['classes']``) are ``classes`` (when both are
+       known; same names, same order);
+    2. its weights have exactly the teacher's names (the message points out
+       a distillation checkpoint: ``architecture.*`` keys);
+    3. and the teacher's shapes (a classifier, ``*_cls*``, of another shape
+       is a teacher of another class count);
+    4. with ``loaded``: the teacher holds these values (it was initialised
+       from the checkpoint).
+
+    Args:
+        teacher (nn.Module): The configured teacher.
+        checkpoint (dict): The loaded checkpoint (with ``state_dict`` and
+            ``meta``) or a bare state dict; ``module.`` prefixes (a wrapped
+            model's) are ignored.
+        ckpt_path (str, optional): Its path, for the messages.
+        classes (Sequence[str], optional): The dataset's classes.
+        loaded (bool): Also check the values. Defaults to False.
+        what (str): The teacher in the messages, e.g. ``'the teacher.py
+            teacher'``. Defaults to ``'the teacher model'``.
+        fix (str, optional): What the caller's user should do, replacing
+            the default advice at the end of each message.
+
+    Returns:
+        dict: The checkpoint's weights (without ``module.`` prefixes).
+
+    Raises:
+        TeacherCheckpointError: The first check that fails, and its fix.
+    """
+    name = f'Teacher checkpoint {ckpt_path or ""}'.rstrip()
+    state = checkpoint.get('state_dict', checkpoint)
+    state = {(k[7:] if k.startswith('module.') else k): v
+             for k, v in state.items()}
+    recorded = ((checkpoint.get('meta') or {}).get('dataset_meta')
+                or {}).get('classes')
+    if recorded is not None and classes is not None and tuple(
+            recorded) != tuple(classes):
+        raise TeacherCheckpointError(
+            f'{name} was trained on classes {tuple(recorded)}, but the '
+            f'dataset has {tuple(classes)}. ' +
+            (fix or 'Use a teacher trained on this dataset (same classes, '
+             'same order).'))
     own = teacher.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    name = ckpt_path or 'the checkpoint'
+    advice = fix or ('Check that model.teacher is the architecture the '
+                     'checkpoint was trained with.')
     if missing or unexpected:
         hint = ''
         if any(k.startswith('architecture.') for k in unexpected):
             hint = (' It looks like a distillation checkpoint: export its '
                     'student first (tools/export_student.py).')
-        raise ValueError(
-            f'Teacher checkpoint {name} does not match the teacher model: '
-            f'{len(missing)} missing keys (e.g. {missing[:3]}), '
-            f'{len(unexpected)} unexpected keys (e.g. {unexpected[:3]}). '
-            'Check that model.teacher is the architecture the checkpoint was '
-            f'trained with.{hint}')
-    check_teacher_shapes(teacher, state, ckpt_path)
-    for key, value in state.items():
-        if not torch.equal(own[key].cpu(), value.to(own[key].dtype).cpu()):
-            raise ValueError(
-                f'Teacher weight {key!r} differs from {name}: the teacher '
-                'was not initialised from teacher_ckpt.')
-
-
-def check_teacher_shapes(teacher: torch.nn.Module,
-                         state: Dict[str, torch.Tensor],
-                         ckpt_path: Optional[str] = None) -> None:
-    """Raise when a weight in ``state`` has another shape than the same
-    weight of ``teacher``; a classifier (``*_cls*``) of another shape means
-    a teacher trained for another class count, and the message says so.
-    Keys that only one side has are not checked here."""
-    own = teacher.state_dict()
-    name = ckpt_path or 'the checkpoint'
-    for key, value in state.items():
-        if key not in own or own[key].shape == value.shape:
-            continue
-        if '_cls' in key:
-            raise ValueError(
-                f'Teacher checkpoint {name} was trained for another class '
-                f'count: its classifier {key!r} has shape '
-                f'{tuple(value.shape)}, the configured teacher '
-                f'{tuple(own[key].shape)}. Use a teacher trained on this '
-                'dataset, or set the class count of both models to the '
-                'dataset\'s (model.num_classes with DetFpnTeacherDistill).')
-        raise ValueError(
-            f'Teacher weight {key!r} of {name} has shape '
-            f'{tuple(value.shape)}, the configured teacher '
-            f'{tuple(own[key].shape)}: check that model.teacher is the '
-            'architecture the checkpoint was trained with.')
+        raise TeacherCheckpointError(
+            f'{name} does not hold the weights of {what}: {len(missing)} '
+            f'missing keys (e.g. {missing[:3]}), {len(unexpected)} '
+            f'unexpected keys (e.g. {unexpected[:3]}). {advice}{hint}')
+    shapes = [k for k, v in state.items() if own[k].shape != v.shape]
+    classifier = [k for k in shapes if '_cls' in k]
+    if classifier:
+        key = classifier[0]
+        raise TeacherCheckpointError(
+            f'{name} was trained for another class count: its classifier '
+            f'{key!r} has shape {tuple(state[key].shape)}, {what} '
+            f'{tuple(own[key].shape)}. ' +
+            (fix or 'Use a teacher trained on this dataset, or set the '
+             'class count of both models to the dataset\'s '
+             '(model.num_classes with DetFpnTeacherDistill).'))
+    if shapes:
+        key = shapes[0]
+        raise TeacherCheckpointError(
+            f'{name} does not hold the weights of {what}: {len(shapes)} '
+            f'of another shape, e.g. {key!r}: {tuple(state[key].shape)} in '
+            f'the checkpoint, {tuple(own[key].shape)} in the teacher. '
+            f'{advice}')
+    if loaded:
+        for key, value in state.items():
+            if not torch.equal(own[key].cpu(),
+                               value.to(own[key].dtype).cpu()):
+                raise TeacherCheckpointError(
+                    f'Teacher weight {key!r} differs from {name}: the '
+                    'teacher was not initialised from teacher_ckpt.')
+    return state
