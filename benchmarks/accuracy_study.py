@@ -45,8 +45,14 @@ Tuning and reporting are separate (docs/results.md, "Protocol"):
   ``tuning.json``: the factor with the best mean AP, per method.
   ``--factors 0.3 1 3 sekd=1,3,10`` gives SEKD its own grid of the same
   size (e.g. one centred where its loss ratio to the detection loss lies).
+* ``--split tune --search`` is the fair protocol (``benchmarks/tuning.py``):
+  every tuned row gets the same factor grid, extended until its best value
+  lies inside, then the same levels and warm-up choices at its best factor;
+  ``tuning.json`` holds each row's ``tuning`` record (seeds, grid, chosen
+  setting, the mean AP of every setting). Give it two or more seeds.
 * ``--split report`` (the default) runs seeds 0, 1, 2 on the reported val
-  set; ``--tuned tuning.json`` applies the chosen factors. Besides
+  set; ``--tuned tuning.json`` applies the chosen factors (and, from a
+  ``--search``, the chosen levels and warm-up). Besides
   ``results.md`` it writes ``accuracy_study_<regime>_<detector>.json``.
 
 A teacher is identified by a digest of its weights
@@ -81,10 +87,12 @@ from typing import Dict, List, Optional
 
 from methods import (DETECTORS, METHODS, Method, parse_cfg_options, select,
                      teacher_config, weight_options)
+from tuning import (FACTOR_GRID, Setting, choice_settings, choose, next_factor,
+                    setting_key, tuning_record)
 
-from sekd_mm.apis import (METRICS, last_checkpoint, metrics_of, pipeline,
-                          read_records, scalar_files, synthetic_options,
-                          train_args, zero_metrics)
+from sekd_mm.apis import (METRICS, RUNNER_KEYS, last_checkpoint, metrics_of,
+                          pipeline, read_records, scalar_files,
+                          synthetic_options, train_args, zero_metrics)
 from sekd_mm.engine import iter_schedule_options
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -128,7 +136,14 @@ def parse_args(argv=None):
                         'METHOD=F,F,... gives one method its own grid '
                         '(e.g. 0.3 1 3 sekd=1,3,10)')
     parser.add_argument('--tuned',
-                        help='tuning.json of a tune split: its factors')
+                        help='tuning.json of a tune split: its factors (and '
+                        'levels and warm-up, from --search)')
+    parser.add_argument('--search', action='store_true',
+                        help='with --split tune: the fair protocol of '
+                        'benchmarks/tuning.py for every tuned method')
+    parser.add_argument('--dataset', default='synthetic',
+                        help='name of the dataset, written into the table '
+                        'JSON (default: synthetic)')
     parser.add_argument('--methods', nargs='+', help='default: all')
     parser.add_argument('--work-dir', default='work_dirs/accuracy_study')
     parser.add_argument('--data-root', default='data/sekd_synthetic_study/')
@@ -145,6 +160,10 @@ def parse_args(argv=None):
                         help='JSON record of finished runs: read (runs '
                         'found there are not run again) and updated')
     args = parser.parse_args(argv)
+    if args.search and args.split != 'tune':
+        parser.error('--search tunes: use it with --split tune')
+    if args.search and args.tuned:
+        parser.error('--search and --tuned exclude each other')
     if args.seeds is None:
         args.seeds = [0, 1, 2] if args.split == 'report' else [100]
     for key, value in PRESETS[args.preset].items():
@@ -360,8 +379,11 @@ def resolve_config(config: str, options: List[str]):
 
 
 def digest_of(cfg) -> str:
-    """SHA-256 (16 hex digits) of a resolved config."""
-    text = json.dumps(cfg.to_dict(), sort_keys=True, default=repr)
+    """SHA-256 (16 hex digits) of a resolved config's :data:`RUNNER_KEYS`
+    (the bases' helper variables configure nothing: a peer's run does not
+    change when a variable of SEKD's base file does)."""
+    runner = {k: v for k, v in cfg.to_dict().items() if k in RUNNER_KEYS}
+    text = json.dumps(runner, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -625,19 +647,43 @@ def study_dir(args, name: str) -> str:
     return osp.join(args.detector, name)
 
 
-def tuned_factors(args) -> Dict[str, float]:
-    """``--tuned``'s factor of every method that has one (its own, or its
-    ``tuned_as`` method's); empty without ``--tuned``."""
+def tuned_settings(args) -> Dict[str, Setting]:
+    """``--tuned``'s setting of every method that has one (its own, or its
+    ``tuned_as`` method's): a ``--search``'s chosen factor, levels and
+    warm-up, or an older tuning.json's factor (levels and warm-up as
+    configured, ``None``); empty without ``--tuned``."""
     if not args.tuned:
         return {}
     with open(args.tuned, encoding='utf-8') as f:
-        chosen = json.load(f)['factors']
+        tuning = json.load(f)
+    chosen = {name: Setting(factor, None, None)
+              for name, factor in tuning['factors'].items()}
+    for name, row in tuning.get('rows', {}).items():
+        chosen[name] = Setting(**row['chosen'])
     out = {}
     for name, method in select(None).items():
         source = name if name in chosen else method.tuned_as
         if source in chosen:
             out[name] = chosen[source]
     return out
+
+
+def tuning_rows(args) -> Dict[str, dict]:
+    """The ``tuning`` records of ``--tuned`` (a ``--search``'s), by row."""
+    if not args.tuned:
+        return {}
+    with open(args.tuned, encoding='utf-8') as f:
+        return json.load(f).get('rows', {})
+
+
+def at_setting(method: Method, setting: Setting, detector: str) -> Method:
+    """``method`` at ``setting``: its levels and warm-up (kept as
+    configured where None, or where the method has no level choice), then
+    its loss weights times the factor."""
+    levels = setting.levels if method.level_key else None
+    method = method.setting(levels=levels, warmup=setting.warmup)
+    return method._replace(options=tuple(
+        weight_options(method, method.config(detector), setting.factor)))
 
 
 def factor_grid(factors: List[str], name: str) -> List[float]:
@@ -667,23 +713,123 @@ def variants(args, methods: Dict[str, Method]) -> Dict[str, Method]:
     weights (key ``name@x<factor>`` unless 1), or at the factor that
     ``--tuned`` chose for it (or, for an ablation, for its ``tuned_as``
     method; key ``name``)."""
-    tuned = tuned_factors(args)
+    tuned = tuned_settings(args)
     out = {}
     for name, method in methods.items():
         if not method.distills:
             out[name] = method
             continue
-        factors = [tuned.get(name, 1.0)] if args.tuned else \
-            factor_grid(args.factors, name)
-        for factor in factors:
-            key = name if args.tuned or factor == 1 else f'{name}@x{factor:g}'
+        if args.tuned:
+            out[name] = at_setting(
+                method, tuned.get(name, Setting(1.0, None, None)),
+                args.detector)
+            continue
+        for factor in factor_grid(args.factors, name):
+            key = name if factor == 1 else f'{name}@x{factor:g}'
             label = method.label if key == name else \
                 f'{method.label} x{factor:g}'
-            out[key] = method._replace(
-                label=label,
-                options=tuple(weight_options(
-                    method, method.config(args.detector), factor)))
+            out[key] = at_setting(method, Setting(factor, None, None),
+                                  args.detector)._replace(label=label)
     return out
+
+
+def searched(args, methods: Dict[str, Method],
+             settings: Dict[str, List[Setting]]) -> Dict[str, Method]:
+    """The runs' methods of a ``--search``: every tuned method at each of
+    its settings (key :func:`~tuning.setting_key`), the others as they
+    are."""
+    out = {}
+    for name, method in methods.items():
+        if name not in settings:
+            out[name] = method
+            continue
+        for setting in settings[name]:
+            key = setting_key(name, setting)
+            out[key] = at_setting(method, setting, args.detector)._replace(
+                label=f'{method.label} {key[len(name) + 1:]}')
+    return out
+
+
+def mean_aps(results: Dict[tuple, dict], keys, seeds) -> Dict[str, float]:
+    """Mean AP (x100) over ``seeds`` of each key that finished on all."""
+    out = {}
+    for key in keys:
+        res = [results.get((key, s)) for s in seeds]
+        if all(res):
+            out[key] = 100 * statistics.mean(
+                r['metrics']['coco/bbox_mAP'] for r in res)
+    return out
+
+
+def search_step(name: str, settings: List[Setting],
+                aps: Dict[str, float]) -> List[Setting]:
+    """The settings to add to ``name``'s search after ``aps``: the next
+    factor while the grid's best lies at its edge, then the levels and
+    warm-up choices at the best factor; none once both are done (or while
+    a setting has no AP yet)."""
+    have = {s: aps.get(setting_key(name, s)) for s in settings}
+    if any(ap is None for ap in have.values()):
+        return []
+    start = {s.factor: ap for s, ap in have.items()
+             if (s.levels, s.warmup) == (Setting(1.0).levels,
+                                         Setting(1.0).warmup)}
+    factor = next_factor(start)
+    if factor is not None:
+        return [Setting(factor)]
+    best = choose({Setting(f): ap for f, ap in start.items()})
+    return [s for s in choice_settings(best.factor) if s not in settings]
+
+
+def run_search(args, methods: Dict[str, Method], checkpoint: str,
+               teacher_id: str, record: Optional['Record']):
+    """The fair protocol (:mod:`tuning`) on the tuning seeds: rounds of
+    runs until every tuned method's search is complete. Returns the runs'
+    methods, the results and each tuned method's settings."""
+    settings = {
+        name: [Setting(f) for f in FACTOR_GRID]
+        for name, method in methods.items() if method.distills
+    }
+    while True:
+        current = searched(args, methods, settings)
+        runs = student_runs(args, current, checkpoint, teacher_id)
+        log(f'search: {len(runs)} student runs, {args.jobs} at a time')
+        results = run_all(runs, args.jobs, args.threads, record)
+        aps = mean_aps(results, current, args.seeds)
+        # a method without a level choice (EGA) is offered the warm-up
+        added = {
+            name: [s for s in search_step(name, settings[name], aps)
+                   if methods[name].level_key or s.levels == 'all']
+            for name in settings
+        }
+        if not any(added.values()):
+            return current, results, settings
+        for name, new in added.items():
+            if new:
+                log(f'search: {name} next: ' + ', '.join(
+                    setting_key(name, s) for s in new))
+            settings[name] += new
+
+
+def write_search(path: str, results: Dict[tuple, dict],
+                 settings: Dict[str, List[Setting]],
+                 seeds: List[int]) -> dict:
+    """``tuning.json`` of a ``--search``: each tuned row's ``tuning``
+    record (:func:`~tuning.tuning_record`) and, for ``--tuned``, its chosen
+    factor."""
+    rows = {}
+    for name, tried in settings.items():
+        aps = mean_aps(results, [setting_key(name, s) for s in tried], seeds)
+        by_setting = {s: aps[setting_key(name, s)] for s in tried
+                      if setting_key(name, s) in aps}
+        if by_setting:
+            rows[name] = tuning_record(by_setting, seeds)
+    tuning = dict(
+        split='tune', protocol='search (benchmarks/tuning.py)', seeds=seeds,
+        factors={n: r['chosen']['factor'] for n, r in rows.items()},
+        rows=rows)
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(tuning, f, indent=2)
+    return tuning
 
 
 def write_tuning(path: str, results: Dict[tuple, dict],
@@ -715,8 +861,12 @@ def write_tuning(path: str, results: Dict[tuple, dict],
 
 def write_table_json(path: str, args, methods: Dict[str, Method],
                      results: Dict[tuple, dict], tuned: List[str]) -> None:
-    """The study's table in the schema of docs/results/ (AP x100)."""
+    """The study's table in the schema of docs/results/ (AP x100): per
+    method its mean, spread and per-seed AP, its paired gain over the
+    student alone, and (from a ``--search``'s ``--tuned``) its ``tuning``
+    record; the ``sekd`` row names the config its runs used."""
     seeds = args.seeds
+    tuning = tuning_rows(args)
     rows = {}
     for name, method in methods.items():
         aps = [100 * results[(name, s)]['metrics']['coco/bbox_mAP']
@@ -733,10 +883,16 @@ def write_table_json(path: str, args, methods: Dict[str, Method],
             delta_ap_mean=statistics.mean(deltas) if deltas else None,
             delta_ap_std=std(deltas) if deltas else None,
             tuned=name in tuned, seeds_run=[s for s in seeds
-                                            if (name, s) in results])
+                                            if (name, s) in results],
+            ap_per_seed={str(s): 100 * results[(name, s)]['metrics'][
+                'coco/bbox_mAP'] for s in seeds if (name, s) in results})
+        if name in tuning:
+            rows[name]['tuning'] = tuning[name]
+        if name == 'sekd':
+            rows[name]['config'] = method.config(args.detector)
     with open(path, 'w', encoding='utf-8') as f:
         json.dump(dict(regime=args.regime, detector=args.detector,
-                       seeds=seeds,
+                       dataset=args.dataset, seeds=seeds,
                        num_val=args.num_val, split=args.split,
                        student_iters=args.student_iters, methods=rows),
                   f, indent=2)
@@ -835,8 +991,23 @@ def main(argv=None) -> None:
                              'or the record')
         teacher_id = teacher_weights(teacher)
     checkpoint = teacher['checkpoint']
-    runs = student_runs(args, methods, checkpoint, teacher_id)
     split_dir = split_dir_of(args)
+    if args.search and not args.report_only:
+        methods, results, settings = run_search(args, methods, checkpoint,
+                                                teacher_id, record)
+        os.makedirs(split_dir, exist_ok=True)
+        tuning = write_search(osp.join(split_dir, 'tuning.json'), results,
+                              settings, args.seeds)
+        text = report(args, methods, results, teacher,
+                      (time.time() - start) / 60, split_dir)
+        with open(osp.join(split_dir, 'results.md'), 'w',
+                  encoding='utf-8') as f:
+            f.write(text)
+        print('\n' + text + '\nChosen per row: ' + json.dumps(
+            {n: r['chosen'] for n, r in tuning['rows'].items()}) + '\n',
+              flush=True)
+        return
+    runs = student_runs(args, methods, checkpoint, teacher_id)
     todo = [r for r in runs if not finished(r, record)]
     if not args.report_only and not osp.exists(checkpoint) and any(
             methods[r.name].distills for r in todo):
@@ -875,7 +1046,7 @@ def main(argv=None) -> None:
         text += '\nBest weight factor per method: ' + json.dumps(
             tuning['factors']) + '\n'
     else:
-        tuned = list(tuned_factors(args))
+        tuned = list(tuned_settings(args))
         write_table_json(
             osp.join(split_dir,
                      f'accuracy_study_{args.regime}_{args.detector}.json'),

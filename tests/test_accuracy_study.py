@@ -2,6 +2,7 @@
 """benchmarks/accuracy_study.py: method table, cfg-options, report maths,
 and a real two-seed run at toy size (train, evaluate, cache, report)."""
 import json
+import math
 import os
 import os.path as osp
 import shutil
@@ -18,6 +19,7 @@ from sekd_mm.datasets import synthetic_cfg_options
 sys.path.insert(0, osp.join(REPO, 'benchmarks'))
 import accuracy_study  # noqa: E402
 import methods  # noqa: E402
+import tuning  # noqa: E402
 
 sys.path.pop(0)
 
@@ -235,6 +237,117 @@ def test_tuning_keeps_methods_tuned_in_another_call(tmp_path):
     # other seeds: a new tuning
     tuning = accuracy_study.write_tuning(path, {}, {}, [101])
     assert tuning['factors'] == {} and tuning['seeds'] == [101]
+
+
+def _fake_results(keys, seeds, ap_of):
+    return {(k, s): {'metrics': {'coco/bbox_mAP': ap_of(k, s) / 100},
+                     'sec_per_iter': 1.0, 'distill_over_task': 1.0}
+            for k in keys for s in seeds}
+
+
+def test_search_offers_every_row_the_same_choices(tmp_path, monkeypatch):
+    """--search: the factor grid at all levels and no warm-up, extended
+    while its best is at an edge, then every levels / warm-up choice at the
+    best factor; tuning.json keeps each row's record, and --tuned applies
+    the chosen setting (factor, levels, warm-up) in the report split."""
+    args = accuracy_study.parse_args(
+        ['--split', 'tune', '--search', '--seeds', '100', '101',
+         '--methods', 'alone', 'sekd_v', 'pkd', 'ega', '--work-dir',
+         str(tmp_path)])
+    # made-up AP: sekd_v peaks at x3 with the small levels left out and
+    # warm-up; PKD's best is past the grid's top (x30), EGA at x1
+    peak = dict(sekd_v=3.0, pkd=30.0, ega=1.0)
+
+    def ap_of(key, seed):
+        parsed = tuning.parse_key(key)
+        if parsed is None:
+            return 3.0
+        name, setting = parsed
+        ap = 10 - abs(math.log10(setting.factor / peak[name]))
+        if name == 'sekd_v':
+            ap += 0.5 * (setting.levels == 'no_small') + 0.2 * bool(
+                setting.warmup)
+        return ap + 0.1 * (seed == 101)
+
+    rounds = []
+
+    def fake_run_all(runs, jobs, threads=None, record=None):
+        rounds.append(sorted({r.name for r in runs}))
+        return _fake_results({r.name for r in runs}, args.seeds, ap_of)
+
+    monkeypatch.setattr(accuracy_study, 'run_all', fake_run_all)
+    sel = methods.select(args.methods)
+    current, results, settings = accuracy_study.run_search(
+        args, sel, '/t.pth', 'teacher', None)
+    assert rounds[0] == sorted(
+        ['alone'] + [f'{n}@x{f:g}' for n in ('sekd_v', 'pkd', 'ega')
+                     for f in tuning.FACTOR_GRID])
+    assert [s.factor for s in settings['pkd'][:6]] == [
+        0.3, 1.0, 3.0, 10.0, 30.0, 100.0]
+    assert 'ega@x1+no_small' not in current  # EGA has no level choice
+    assert 'ega@x1+wu100' in current
+    saved = accuracy_study.write_search(
+        str(tmp_path / 'tuning.json'), results, settings, args.seeds)
+    row = saved['rows']['sekd_v']
+    assert row['chosen'] == dict(factor=3.0, levels='no_small', warmup=100)
+    assert row['seeds'] == [100, 101]
+    assert row['grid']['factor'] == [0.3, 1.0, 3.0, 10.0]
+    assert row['grid']['levels'] == ['all', 'no_small']
+    assert saved['rows']['pkd']['chosen']['factor'] == 30.0
+    assert saved['factors']['pkd'] == 30.0
+
+    report = accuracy_study.parse_args(
+        ['--methods', 'alone', 'sekd_v', 'pkd', '--tuned',
+         str(tmp_path / 'tuning.json'), '--work-dir', str(tmp_path)])
+    chosen = accuracy_study.variants(report, methods.select(report.methods))
+    cfg = accuracy_study.resolve_config(
+        chosen['sekd_v'].config('retinanet'), list(chosen['sekd_v'].options))
+    assert tuple(cfg.model.distiller.sekd.levels) == ('p2', 'p3', 'p4')
+    assert cfg.model.distill_warmup_iters == 100
+    base = merged(methods.METHODS['sekd_v'].embedded, [])
+    assert cfg.model.distiller.sekd.alpha == pytest.approx(
+        3 * base.model.distiller.sekd.alpha)
+    assert cfg.model.distiller.sekd.beta == 0
+
+    # the reported table's JSON: dataset, AP per seed, tuning, config
+    report.seeds = [0, 1]
+    results = _fake_results(list(chosen), [0, 1],
+                            lambda k, s: 5.0 + s + (k != 'alone'))
+    path = tmp_path / 'table.json'
+    accuracy_study.write_table_json(str(path), report, chosen, results,
+                                    list(accuracy_study.tuned_settings(
+                                        report)))
+    table = json.loads(path.read_text())
+    assert table['dataset'] == 'synthetic'
+    assert table['methods']['pkd']['ap_per_seed'] == pytest.approx(
+        {'0': 6.0, '1': 7.0})
+    assert table['methods']['sekd_v']['tuning']['chosen']['levels'] == \
+        'no_small'
+    assert 'tuning' not in table['methods']['alone']
+
+
+def test_sekd_row_names_its_config(tmp_path):
+    args = accuracy_study.parse_args(['--seeds', '0', '--methods', 'alone',
+                                      'sekd', '--work-dir', str(tmp_path)])
+    chosen = accuracy_study.variants(args, methods.select(args.methods))
+    results = _fake_results(list(chosen), [0], lambda k, s: 4.0)
+    path = tmp_path / 'table.json'
+    accuracy_study.write_table_json(str(path), args, chosen, results, [])
+    table = json.loads(path.read_text())
+    assert table['methods']['sekd']['config'] == \
+        methods.METHODS['sekd'].config('retinanet')
+
+
+def test_digest_ignores_the_bases_helper_variables(tmp_path):
+    """Only what the runner reads counts: a helper variable of a base file
+    (e.g. SEKD's ``sekd_spec`` in a peer's config) does not change a run."""
+    config = tmp_path / 'cfg.py'
+    config.write_text('spec = dict(a=1)\nmodel = dict(alpha=1.0)\n')
+    before = accuracy_study.config_digest(str(config), [])
+    config.write_text('spec = dict(a=2)\nmodel = dict(alpha=1.0)\n')
+    assert accuracy_study.config_digest(str(config), []) == before
+    config.write_text('spec = dict(a=2)\nmodel = dict(alpha=2.0)\n')
+    assert accuracy_study.config_digest(str(config), []) != before
 
 
 def test_tune_split_reads_another_val_set():

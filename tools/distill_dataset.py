@@ -47,26 +47,15 @@ from typing import Dict, Optional, Tuple
 
 from mmengine.config import Config
 
-from sekd_mm.apis import (EMBEDDED_CONFIGS, STAGES, Stage, distill_table,
-                          final_metrics, log, results_table, stage_labels,
-                          write_report)
+from sekd_mm.apis import (EMBEDDED_CONFIGS, RUNNER_KEYS, STAGES, Stage,
+                          distill_table, final_metrics, log, results_table,
+                          stage_labels, write_report)
 from sekd_mm.datasets import (DatasetError, box_warnings, check_coco,
                               check_outside, voc_classes, voc_ids, voc_to_coco)
 from sekd_mm.models.algorithms import set_num_classes
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = 'distill_dataset'
-#: Top-level config keys MMEngine's Runner reads; the bases' helper
-#: variables (``student_model``, ``max_iters``, ``data_root``, ...) would only
-#: mislead a reader of the written configs, so they are left out.
-RUNNER_KEYS = frozenset((
-    'model', 'train_dataloader', 'val_dataloader', 'test_dataloader',
-    'train_cfg', 'val_cfg', 'test_cfg', 'optim_wrapper', 'param_scheduler',
-    'val_evaluator', 'test_evaluator', 'default_hooks', 'custom_hooks',
-    'load_from', 'resume', 'env_cfg', 'log_processor', 'log_level',
-    'visualizer', 'default_scope', 'randomness', 'custom_imports',
-    'find_unused_parameters', 'auto_scale_lr', 'model_wrapper_cfg',
-    'data_preprocessor', 'experiment_name', 'launcher', 'work_dir'))
 #: Default COCO file names under --data-root, tried in this order.
 COCO_DEFAULTS = dict(
     train_ann=('annotations/instances_train.json',

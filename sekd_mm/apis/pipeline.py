@@ -48,6 +48,18 @@ EMBEDDED_CONFIGS = dict(
     pkd_student='configs/peers/pkd_retinanet_r34_retinanet_r18-w32_'
     'synthetic.py',
     student_alone='configs/embedded/retinanet_r18-w32_synthetic.py')
+#: Top-level config keys MMEngine's Runner reads. The bases' helper
+#: variables (``student_model``, ``sekd_spec``, ``data_root``, ...) are not
+#: among them: they configure nothing by themselves, so they neither go into
+#: a written config nor into a run's digest.
+RUNNER_KEYS = frozenset((
+    'model', 'train_dataloader', 'val_dataloader', 'test_dataloader',
+    'train_cfg', 'val_cfg', 'test_cfg', 'optim_wrapper', 'param_scheduler',
+    'val_evaluator', 'test_evaluator', 'default_hooks', 'custom_hooks',
+    'load_from', 'resume', 'env_cfg', 'log_processor', 'log_level',
+    'visualizer', 'default_scope', 'randomness', 'custom_imports',
+    'find_unused_parameters', 'auto_scale_lr', 'model_wrapper_cfg',
+    'data_preprocessor', 'experiment_name', 'launcher', 'work_dir'))
 #: Delta rows of :func:`results_table`: distilled stage -> row name.
 DELTAS = dict(sekd_student='SEKD', pkd_student='PKD')
 
