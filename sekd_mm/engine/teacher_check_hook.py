@@ -18,7 +18,7 @@ class TeacherCheckHook(Hook):
     keys, and training silently goes on from a (partly) random teacher.
     Before training, this hook raises with the fix when:
 
-    - the config gives no ``teacher_ckpt`` (unless ``allow_random_teacher``);
+    - the config gives no ``teacher_ckpt``;
     - the checkpoint's weights do not match the teacher exactly (missing or
       unexpected keys, other shapes), or the teacher does not hold them;
     - the checkpoint records ``meta['dataset_meta']['classes']`` that differ
@@ -27,16 +27,9 @@ class TeacherCheckHook(Hook):
     It is registered in MMEngine's root ``HOOKS``, so it builds whatever the
     default scope. Add it with
     ``custom_hooks = [dict(type='TeacherCheckHook')]``.
-
-    Args:
-        allow_random_teacher (bool): Accept a distillation without
-            ``teacher_ckpt`` (e.g. for smoke tests). Defaults to False.
     """
 
     priority = 'VERY_HIGH'
-
-    def __init__(self, allow_random_teacher: bool = False) -> None:
-        self.allow_random_teacher = allow_random_teacher
 
     def before_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(
@@ -47,10 +40,6 @@ class TeacherCheckHook(Hook):
                             f'with a teacher, got {type(model).__name__}')
         ckpt_path = runner.cfg.model.get('teacher_ckpt')
         if not ckpt_path:
-            if self.allow_random_teacher:
-                runner.logger.warning('Distilling from a RANDOM teacher '
-                                      '(no teacher_ckpt).')
-                return
             raise ValueError(
                 'The config gives no model.teacher_ckpt: the student would '
                 'distill from a random teacher. Train the teacher first and '

@@ -59,14 +59,13 @@ class SEKDDistiller(ConfigurableDistiller):
               default is a ReLU, which would make every student channel
               non-negative while the teacher's FPN maps are signed, so that
               the student's graph could never have negative edges).
-            - ``check_finite`` (bool): raise ``FloatingPointError`` naming
-              the term when a distillation loss (SEKD or any other of this
-              distiller) is NaN/inf, before the optimizer step can corrupt
-              the weights. Default True.
 
             The design keys (weights, attention, spectral) default to the
             shipped design, :class:`~sekd_mm.models.utils.SEKDDesign`
-            (``docs/method.md`` gives the measurements behind it).
+            (``docs/method.md`` gives the measurements behind it). A
+            distillation loss (SEKD's or any other of this distiller) that
+            is NaN or inf raises ``FloatingPointError`` naming the term,
+            before the optimizer step can corrupt the weights.
         **kwargs: ``ConfigurableDistiller`` arguments.
     """
 
@@ -81,7 +80,6 @@ class SEKDDistiller(ConfigurableDistiller):
         self.sekd_weights = dict(
             v=design['alpha'], e=design['beta'], s=design['gamma'])
         connectors = spec.pop('student_connectors', None)
-        self.check_finite = spec.pop('check_finite', True)
         if spec:
             raise ValueError(f'Unknown SEKD option(s) {sorted(spec)}; see '
                              'the SEKDDistiller docstring for the keys.')
@@ -240,7 +238,9 @@ class SEKDDistiller(ConfigurableDistiller):
 
     def compute_distill_losses(self) -> LossResults:
         """``ConfigurableDistiller`` losses plus the SEKD terms, checked to
-        be finite (all of them, e.g. EGA's too) when ``check_finite``."""
+        be finite (all of them, e.g. EGA's too): a NaN or inf raises
+        ``FloatingPointError`` naming the term, before the optimizer step can
+        corrupt the weights."""
         losses = super().compute_distill_losses()
         sekd = self.compute_sekd_losses()
         clash = set(losses) & set(sekd)
@@ -248,7 +248,7 @@ class SEKDDistiller(ConfigurableDistiller):
             raise ValueError(f'distill_losses names {sorted(clash)} clash '
                              'with SEKD loss names; rename them')
         losses.update(sekd)
-        if self.check_finite and losses:
+        if losses:
             _raise_if_not_finite(losses)
         return losses
 

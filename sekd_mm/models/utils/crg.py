@@ -169,7 +169,7 @@ def standardize_rows(x: Tensor,
         xc = (x - mean) * weights.sqrt()
     sq_norm = xc.square().sum(dim=-1, keepdim=True)
     # not `sq_norm > eps**2`: a NaN row must stay NaN (so that a corrupt
-    # step is caught, SEKDDistiller's check_finite), not become zero
+    # step is caught by SEKDDistiller's finite check), not become zero
     valid = ~(sq_norm <= eps * eps)
     # where() on both sides: the unselected branch gets a zero gradient and
     # rsqrt never sees 0, so there is no inf * 0 = NaN in the backward.
