@@ -783,7 +783,8 @@ def search_step(name: str, settings: List[Setting],
 def run_search(args, methods: Dict[str, Method], checkpoint: str,
                teacher_id: str, record: Optional['Record']):
     """The fair protocol (:mod:`tuning`) on the tuning seeds: rounds of
-    runs until every tuned method's search is complete. Returns the runs'
+    runs until every tuned method's search is complete (with
+    ``--report-only``: as far as the finished runs go). Returns the runs'
     methods, the results and each tuned method's settings."""
     settings = {
         name: [Setting(f) for f in FACTOR_GRID]
@@ -792,8 +793,12 @@ def run_search(args, methods: Dict[str, Method], checkpoint: str,
     while True:
         current = searched(args, methods, settings)
         runs = student_runs(args, current, checkpoint, teacher_id)
-        log(f'search: {len(runs)} student runs, {args.jobs} at a time')
-        results = run_all(runs, args.jobs, args.threads, record)
+        if args.report_only:  # where the search stands: finished runs only
+            results = {(r.name, r.seed): res for r in runs
+                       if (res := finished(r, record))}
+        else:
+            log(f'search: {len(runs)} student runs, {args.jobs} at a time')
+            results = run_all(runs, args.jobs, args.threads, record)
         aps = mean_aps(results, current, args.seeds)
         # a method without a level choice (EGA) is offered the warm-up
         added = {
@@ -992,9 +997,9 @@ def main(argv=None) -> None:
         teacher_id = teacher_weights(teacher)
     checkpoint = teacher['checkpoint']
     split_dir = split_dir_of(args)
-    if args.search and not args.report_only:
-        methods, results, settings = run_search(args, methods, checkpoint,
-                                                teacher_id, record)
+    if args.search:
+        methods, results, settings = run_search(
+            args, select(args.methods), checkpoint, teacher_id, record)
         os.makedirs(split_dir, exist_ok=True)
         tuning = write_search(osp.join(split_dir, 'tuning.json'), results,
                               settings, args.seeds)

@@ -286,6 +286,21 @@ def test_search_offers_every_row_the_same_choices(tmp_path, monkeypatch):
         0.3, 1.0, 3.0, 10.0, 30.0, 100.0]
     assert 'ega@x1+no_small' not in current  # EGA has no level choice
     assert 'ega@x1+wu100' in current
+    # --report-only: the search as far as the finished runs go (here the
+    # first grid, PKD's missing one run: no decision is taken for PKD, the
+    # other rows' next settings are listed but not run)
+    first = set(rounds[0]) - {'pkd@x10'}
+    monkeypatch.setattr(
+        accuracy_study, 'finished',
+        lambda run, record: results.get((run.name, run.seed))
+        if run.name in first else None)
+    args.report_only = True
+    _, partial, partial_settings = accuracy_study.run_search(
+        args, sel, '/t.pth', 'teacher', None)
+    assert {k for k, _ in partial} == first
+    assert len(partial_settings['pkd']) == 4
+    assert len(partial_settings['sekd_v']) == 4 + 3  # the choices at x3
+    args.report_only = False
     saved = accuracy_study.write_search(
         str(tmp_path / 'tuning.json'), results, settings, args.seeds)
     row = saved['rows']['sekd_v']
