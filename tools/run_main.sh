@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job (README "Run the main job"): creates/reuses .venv, then trains
-# a teacher, a SEKD student and the student alone on the embedded dataset and
-# prints the COCO comparison table. Arguments go to tools/main_job.py.
+# The main job (README "Two commands"): creates/reuses .venv, then trains
+# a teacher, a SEKD student, a PKD student and the student alone on the
+# embedded dataset and prints the COCO comparison table. Arguments go to
+# tools/main_job.py.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's test command (README "Run the tests"; CI runs exactly this).
+# The project's test command (README "Two commands"; CI runs exactly this).
 # Creates/reuses .venv via tools/setup_env.sh, lints, then runs pytest.
 # Extra arguments go to pytest, e.g. `bash tools/run_tests.sh -k spectral`.
 # The suite runs on SEKD_TEST_WORKERS pytest-xdist workers (default 2, one per
