@@ -1,8 +1,8 @@
 # SEKD: RetinaNet R-34 (FPN 128) -> R-18 half width (FPN 64), embedded COCO.
 # Train the teacher first:
 #   python tools/train.py configs/embedded/retinanet_r34_synthetic.py
-# On RetinaNet the graph terms have not paid on the embedded study (the
-# vertex term alone, sekd=dict(beta=0, gamma=0), was ahead: docs/results.md).
+# On RetinaNet the graph terms have not shown a gain over the vertex term
+# alone (sekd=dict(beta=0, gamma=0)) on the embedded study: docs/results.md.
 _base_ = [
     '../embedded/retinanet_r18-w32_synthetic.py',
     '../_base_/distill/sekd_embedded.py',
