@@ -87,8 +87,8 @@ from typing import Dict, List, Optional
 
 from methods import (DETECTORS, METHODS, Method, parse_cfg_options, select,
                      teacher_config, weight_options)
-from tuning import (FACTOR_GRID, Setting, choice_settings, choose, next_factor,
-                    setting_key, tuning_record)
+from tuning import (FACTOR_GRID, Setting, next_settings, setting_key,
+                    tuning_record)
 
 from sekd_mm.apis import (METRICS, RUNNER_KEYS, last_checkpoint, metrics_of,
                           pipeline, read_records, scalar_files,
@@ -652,10 +652,9 @@ def tuned_settings(args) -> Dict[str, Setting]:
     ``tuned_as`` method's): a ``--search``'s chosen factor, levels and
     warm-up, or an older tuning.json's factor (levels and warm-up as
     configured, ``None``); empty without ``--tuned``."""
-    if not args.tuned:
+    tuning = read_tuned(args)
+    if not tuning:
         return {}
-    with open(args.tuned, encoding='utf-8') as f:
-        tuning = json.load(f)
     chosen = {name: Setting(factor, None, None)
               for name, factor in tuning['factors'].items()}
     for name, row in tuning.get('rows', {}).items():
@@ -668,12 +667,12 @@ def tuned_settings(args) -> Dict[str, Setting]:
     return out
 
 
-def tuning_rows(args) -> Dict[str, dict]:
-    """The ``tuning`` records of ``--tuned`` (a ``--search``'s), by row."""
+def read_tuned(args) -> dict:
+    """The ``--tuned`` tuning.json (empty without ``--tuned``)."""
     if not args.tuned:
         return {}
     with open(args.tuned, encoding='utf-8') as f:
-        return json.load(f).get('rows', {})
+        return json.load(f)
 
 
 def at_setting(method: Method, setting: Setting, detector: str) -> Method:
@@ -761,25 +760,6 @@ def mean_aps(results: Dict[tuple, dict], keys, seeds) -> Dict[str, float]:
     return out
 
 
-def search_step(name: str, settings: List[Setting],
-                aps: Dict[str, float]) -> List[Setting]:
-    """The settings to add to ``name``'s search after ``aps``: the next
-    factor while the grid's best lies at its edge, then the levels and
-    warm-up choices at the best factor; none once both are done (or while
-    a setting has no AP yet)."""
-    have = {s: aps.get(setting_key(name, s)) for s in settings}
-    if any(ap is None for ap in have.values()):
-        return []
-    start = {s.factor: ap for s, ap in have.items()
-             if (s.levels, s.warmup) == (Setting(1.0).levels,
-                                         Setting(1.0).warmup)}
-    factor = next_factor(start)
-    if factor is not None:
-        return [Setting(factor)]
-    best = choose({Setting(f): ap for f, ap in start.items()})
-    return [s for s in choice_settings(best.factor) if s not in settings]
-
-
 def run_search(args, methods: Dict[str, Method], checkpoint: str,
                teacher_id: str, record: Optional['Record']):
     """The fair protocol (:mod:`tuning`) on the tuning seeds: rounds of
@@ -800,11 +780,11 @@ def run_search(args, methods: Dict[str, Method], checkpoint: str,
             log(f'search: {len(runs)} student runs, {args.jobs} at a time')
             results = run_all(runs, args.jobs, args.threads, record)
         aps = mean_aps(results, current, args.seeds)
-        # a method without a level choice (EGA) is offered the warm-up
         added = {
-            name: [s for s in search_step(name, settings[name], aps)
-                   if methods[name].level_key or s.levels == 'all']
-            for name in settings
+            name: next_settings(
+                {s: aps.get(setting_key(name, s)) for s in tried},
+                levels=bool(methods[name].level_key))
+            for name, tried in settings.items()
         }
         if not any(added.values()):
             return current, results, settings
@@ -871,7 +851,7 @@ def write_table_json(path: str, args, methods: Dict[str, Method],
     student alone, and (from a ``--search``'s ``--tuned``) its ``tuning``
     record; the ``sekd`` row names the config its runs used."""
     seeds = args.seeds
-    tuning = tuning_rows(args)
+    tuning = read_tuned(args).get('rows', {})
     rows = {}
     for name, method in methods.items():
         aps = [100 * results[(name, s)]['metrics']['coco/bbox_mAP']
@@ -961,6 +941,20 @@ def teacher_weights(teacher: dict) -> str:
     return teacher['weights']
 
 
+def retrain_teacher(args, job: Run, record: Optional[Record],
+                    teacher_id: str) -> tuple:
+    """The record's teacher without its checkpoint: train it again. Returns
+    the teacher and its id; when it comes out different from the recorded
+    one, the runs distilled from that one no longer match and run again."""
+    teacher = train_teacher(args, job, record)
+    new_id = teacher_weights(teacher)
+    if new_id != teacher_id:
+        log(f'the teacher trained here (AP '
+            f'{100 * teacher["metrics"]["coco/bbox_mAP"]:.1f}) is not '
+            f'the recorded one: every distilled run is run again')
+    return teacher, new_id
+
+
 def train_teacher(args, job: Run, record: Optional[Record]) -> dict:
     """Train the teacher (not taken from the record, whose entry has no
     checkpoint) and record it."""
@@ -977,7 +971,6 @@ def train_teacher(args, job: Run, record: Optional[Record]) -> dict:
 def main(argv=None) -> None:
     args = parse_args(argv)
     os.chdir(REPO)
-    methods = variants(args, select(args.methods))
     start = time.time()
 
     teacher_job = teacher_run(args)
@@ -998,39 +991,28 @@ def main(argv=None) -> None:
     checkpoint = teacher['checkpoint']
     split_dir = split_dir_of(args)
     if args.search:
+        if not args.report_only and not osp.exists(checkpoint):
+            teacher, teacher_id = retrain_teacher(args, teacher_job, record,
+                                                  teacher_id)
+        # run_search records each run as it finishes
         methods, results, settings = run_search(
             args, select(args.methods), checkpoint, teacher_id, record)
-        os.makedirs(split_dir, exist_ok=True)
-        tuning = write_search(osp.join(split_dir, 'tuning.json'), results,
-                              settings, args.seeds)
-        text = report(args, methods, results, teacher,
-                      (time.time() - start) / 60, split_dir)
-        with open(osp.join(split_dir, 'results.md'), 'w',
-                  encoding='utf-8') as f:
-            f.write(text)
-        print('\n' + text + '\nChosen per row: ' + json.dumps(
-            {n: r['chosen'] for n, r in tuning['rows'].items()}) + '\n',
-              flush=True)
-        return
-    runs = student_runs(args, methods, checkpoint, teacher_id)
-    todo = [r for r in runs if not finished(r, record)]
-    if not args.report_only and not osp.exists(checkpoint) and any(
-            methods[r.name].distills for r in todo):
-        # the record's teacher, but not its checkpoint: train it again;
-        # the runs distilled from another one are run again too
-        teacher = train_teacher(args, teacher_job, record)
-        if teacher_weights(teacher) != teacher_id:
-            log(f'the teacher trained here (AP '
-                f'{100 * teacher["metrics"]["coco/bbox_mAP"]:.1f}) is not '
-                f'the recorded one: every distilled run is run again')
-            teacher_id = teacher_weights(teacher)
-            runs = student_runs(args, methods, checkpoint, teacher_id)
-    if args.report_only:
-        results = {(r.name, r.seed): finished(r, record) for r in runs}
-        results = {k: v for k, v in results.items() if v}
+        runs = []
     else:
-        log(f'{len(runs)} student runs, {args.jobs} at a time')
-        results = run_all(runs, args.jobs, args.threads, record)
+        methods = variants(args, select(args.methods))
+        runs = student_runs(args, methods, checkpoint, teacher_id)
+        todo = [r for r in runs if not finished(r, record)]
+        if not args.report_only and not osp.exists(checkpoint) and any(
+                methods[r.name].distills for r in todo):
+            teacher, teacher_id = retrain_teacher(args, teacher_job, record,
+                                                  teacher_id)
+            runs = student_runs(args, methods, checkpoint, teacher_id)
+        if args.report_only:
+            results = {(r.name, r.seed): finished(r, record) for r in runs}
+            results = {k: v for k, v in results.items() if v}
+        else:
+            log(f'{len(runs)} student runs, {args.jobs} at a time')
+            results = run_all(runs, args.jobs, args.threads, record)
     if record:
         for run in [teacher_job] * (not args.teacher_ckpt) + runs:
             res = teacher if run is teacher_job else \
@@ -1045,7 +1027,12 @@ def main(argv=None) -> None:
     with open(osp.join(split_dir, 'results.md'), 'w',
               encoding='utf-8') as f:
         f.write(text)
-    if args.split == 'tune':
+    if args.search:
+        tuning = write_search(osp.join(split_dir, 'tuning.json'), results,
+                              settings, args.seeds)
+        text += '\nChosen per row: ' + json.dumps(
+            {n: r['chosen'] for n, r in tuning['rows'].items()}) + '\n'
+    elif args.split == 'tune':
         tuning = write_tuning(osp.join(split_dir, 'tuning.json'), results,
                               methods, args.seeds)
         text += '\nBest weight factor per method: ' + json.dumps(

@@ -98,6 +98,26 @@ def choice_settings(factor: float) -> List[Setting]:
     ]
 
 
+def next_settings(aps: Dict[Setting, Optional[float]],
+                  levels: bool = True) -> List[Setting]:
+    """What a row's search runs next, given the mean AP of every setting it
+    ran (None while one has not finished: then nothing): the next factor
+    while the best of the grid at the start's levels and warm-up lies at an
+    edge (:func:`next_factor`), then the choices at its best factor
+    (:func:`choice_settings`; only the warm-up for a row without a level
+    choice, ``levels=False``); nothing once both are done."""
+    if any(ap is None for ap in aps.values()):
+        return []
+    start = {s.factor: ap for s, ap in aps.items()
+             if (s.levels, s.warmup) == (START['levels'], START['warmup'])}
+    factor = next_factor(start)
+    if factor is not None:
+        return [Setting(factor)]
+    best = choose({Setting(f): ap for f, ap in start.items()})
+    return [s for s in choice_settings(best.factor)
+            if s not in aps and (levels or s.levels == START['levels'])]
+
+
 def choose(aps: Dict[Setting, float]) -> Setting:
     """The setting with the best mean AP (ties: the one closer to the
     start, then to factor 1)."""

@@ -70,3 +70,20 @@ def test_choose_and_record(tuning):
     assert record['chosen'] == dict(factor=1.0, levels='all', warmup=100)
     assert record['ap']['1+no_small'] == 12.5
     assert len(record['ap']) == len(aps)
+
+
+def test_next_settings_extends_then_offers_the_choices(tuning):
+    Setting = tuning.Setting
+    grid = {Setting(f): ap for f, ap in
+            zip(tuning.FACTOR_GRID, (8.0, 9.0, 10.0, 11.0))}
+    assert tuning.next_settings(grid) == [Setting(30.0)]
+    grid[Setting(30.0)] = 10.5
+    assert tuning.next_settings(grid) == tuning.choice_settings(10.0)
+    # a row without a level choice (EGA) is offered the warm-up only
+    assert tuning.next_settings(grid, levels=False) == [
+        Setting(10.0, warmup=100)]
+    # nothing is decided while a setting has not finished
+    assert tuning.next_settings({**grid, Setting(10.0, 'no_small'): None}) \
+        == []
+    done = {**grid, **{s: 9.0 for s in tuning.choice_settings(10.0)}}
+    assert tuning.next_settings(done) == []
