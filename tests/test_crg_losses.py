@@ -2,7 +2,7 @@
 """Properties of the SEKD losses required by METHOD.md section 1, on the
 shipped design (the losses' defaults) and on each remaining switch: the
 paper's attention guidance (spatial, channel, its temperature) and its
-grouping of eigenvectors."""
+grouping of eigenvectors, and the local graphs (``cells``)."""
 import numpy as np
 import pytest
 import torch
@@ -30,6 +30,9 @@ LOSSES = {
     'spectral': lambda: CRGSpectralLoss(),
     'spectral_spatial': lambda: CRGSpectralLoss(**SPATIAL),
     'spectral_groups': lambda: CRGSpectralLoss(k=4, groups=2),
+    'edge_cells2': lambda: CRGEdgeLoss(cells=2),
+    'spectral_cells2': lambda: CRGSpectralLoss(cells=2),
+    'spectral_cells2_spatial': lambda: CRGSpectralLoss(cells=2, **SPATIAL),
 }
 SPECTRAL = [name for name in LOSSES if name.startswith('spectral')]
 C = 10  # channels of the test maps: the shipped k = 8 needs C > 8
@@ -399,3 +402,43 @@ def test_a_nan_in_the_student_is_not_hidden(loss_fn):
     s, t = maps()
     s[0, 0, 0, 0] = float('nan')
     assert torch.isnan(loss_fn(s, t))
+
+
+@pytest.mark.parametrize('loss_cls', [CRGEdgeLoss, CRGSpectralLoss])
+def test_local_graphs_average_the_windows_graphs(loss_cls):
+    """``cells = n``: the loss of each window of the n x n grid, computed as
+    a map of its own (one graph), averaged; the vertex term is global."""
+    s, t = maps(h=6, w=7, seed=3)
+    local = loss_cls(cells=2)(s, t)
+    rows = [(slice(0, 3), slice(0, 4)), (slice(0, 3), slice(4, 7)),
+            (slice(3, 6), slice(0, 4)), (slice(3, 6), slice(4, 7))]
+    per_window = [loss_cls()(s[..., r, c], t[..., r, c]) for r, c in rows]
+    torch.testing.assert_close(local, torch.stack(per_window).mean())
+    assert not torch.allclose(local, loss_cls()(s, t))
+    torch.testing.assert_close(
+        CRGVertexLoss(cells=2)(s, t), CRGVertexLoss()(s, t))
+
+
+def test_local_graphs_on_maps_smaller_than_the_grid():
+    """A 1 x 1 map (RetinaNet's last level at small sizes) under a 2 x 2
+    grid is one window; a 1 x 3 map is three."""
+    s, t = maps(h=1, w=3, seed=4, b=6)
+    windows = crg_module.grid_windows(s, 2)
+    assert [tuple(x.shape[-2:]) for x in windows] == [(1, 2), (1, 1)]
+    value = CRGEdgeLoss(cells=2)(s, t)
+    assert torch.isfinite(value) and value > 0
+    with pytest.raises(ValueError, match='cells'):
+        CRGEdgeLoss(cells=0)
+
+
+def test_local_teacher_spectra_batched_per_window():
+    """batch_teacher_spectra stacks every window of every level and gives
+    each level back its own windows' eigenpairs."""
+    loss = CRGSpectralLoss(cells=2)
+    pairs = [loss.make_pair(*maps(h=h, w=h, seed=h)) for h in (4, 6, 2)]
+    batch_teacher_spectra(pairs, loss.k)
+    for pair in pairs:
+        spectrum = pair._spectra[loss.k]
+        assert spectrum.vectors.shape == (4, C, loss.k)
+        values, _ = torch.linalg.eigh(pair.laplacian_T)
+        torch.testing.assert_close(spectrum.values, values[:, 1:loss.k + 1])

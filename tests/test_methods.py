@@ -65,6 +65,10 @@ def test_each_label_says_what_runs(study):
                 assert 'V only' in label, key
             else:
                 assert 'V+E+S' in label or 'EGA' in label, key
+            local = sekd.get('cells', 1) > 1
+            assert ('local graphs' in label) == local, key
+            boxes = sekd.get('box_graph', False)
+            assert ('object-level' in label) == boxes, key
         for peer in ('pkd', 'cwd', 'mgd', 'fitnet', 'ega'):
             if any(peer in name for name in distiller.get('distill_losses',
                                                           {})):

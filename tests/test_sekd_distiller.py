@@ -296,3 +296,51 @@ def test_nan_loss_stops_with_clear_message():
     distiller.level_features = lambda name: (s, torch.randn(1, 4, 3, 3))
     with pytest.raises(FloatingPointError, match='loss_sekd_v_p3'):
         distiller.compute_distill_losses()
+
+
+# --- object-level graphs (box_graph, a design candidate) ------------------
+def test_box_mask_covers_the_boxes_cells():
+    from sekd_mm.models.utils import box_mask
+    boxes = [torch.tensor([[8., 8., 24., 16.]]), torch.zeros(0, 4)]
+    mask = box_mask(boxes, (32, 32), (4, 4))  # stride 8
+    expected = torch.zeros(2, 4, 4)
+    expected[0, 1, 1:3] = 1
+    assert torch.equal(mask, expected)
+    # a box smaller than a cell still covers one cell
+    tiny = box_mask([torch.tensor([[30., 30., 31., 31.]])], (32, 32), (2, 2))
+    assert tiny.sum() == 1 and tiny[0, 1, 1] == 1
+
+
+def test_box_graph_builds_the_graphs_over_the_boxes_pixels():
+    """With box_graph=True the edge and spectral terms are the losses on
+    the graphs weighted by the boxes' mask; the vertex term is unchanged;
+    the boxes reach the distiller through DetFpnTeacherDistill."""
+    from sekd_mm.models import CRGEdgeLoss, CRGVertexLoss
+    from sekd_mm.models.utils import box_mask
+    torch.manual_seed(0)
+    algo = sekd_algorithm(
+        detector_cfg(depth=18), detector_cfg(depth=18),
+        sekd=dict(levels=('p3', 'p4'), box_graph=True),
+        algorithm='DetFpnTeacherDistill')
+    batch = demo_batch(algo, size=128)
+    losses = algo(**batch, mode='loss')
+    distiller = algo.distiller
+    input_hw, boxes = distiller._boxes
+    assert input_hw == tuple(batch['inputs'].shape[-2:])
+    for name in ('p3', 'p4'):
+        s, t = distiller.level_features(name)
+        region = box_mask(boxes, input_hw, tuple(t.shape[-2:]))
+        assert 0 < region.mean() < 1
+        edge = CRGEdgeLoss()
+        torch.testing.assert_close(
+            losses[f'distill.loss_sekd_e_{name}'],
+            SHIPPED.beta * edge.compute(edge.make_pair(s, t, region)))
+        assert not torch.allclose(losses[f'distill.loss_sekd_e_{name}'],
+                                  SHIPPED.beta * edge(s, t))
+        torch.testing.assert_close(losses[f'distill.loss_sekd_v_{name}'],
+                                   SHIPPED.alpha * CRGVertexLoss()(s, t))
+    # without the boxes (MMRazor's FpnTeacherDistill): a clear error
+    plain = sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),
+                           sekd=dict(levels=('p3', ), box_graph=True))
+    with pytest.raises(RuntimeError, match='DetFpnTeacherDistill'):
+        plain(**demo_batch(plain), mode='loss')

@@ -2,6 +2,7 @@
 """SEKD distiller: multi-level CRG distillation on recorded feature maps."""
 import difflib
 import math
+from dataclasses import asdict
 from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -12,7 +13,7 @@ from mmrazor.registry import MODELS
 from torch import Tensor, nn
 
 from ..losses import CRGEdgeLoss, CRGSpectralLoss, CRGVertexLoss
-from ..utils import SHIPPED, batch_teacher_spectra
+from ..utils import SHIPPED, batch_teacher_spectra, box_mask
 
 TERMS = ('v', 'e', 's')
 
@@ -50,7 +51,12 @@ class SEKDDistiller(ConfigurableDistiller):
               ``L_E``, ``L_S`` (>= 0).
             - ``tau``, ``spatial_attention``, ``channel_attention`` (the
               paper's attention guidance), ``k``, ``groups`` (the spectral
-              embedding): see the losses.
+              embedding), ``cells`` (local graphs): see the losses.
+            - ``box_graph`` (bool): build the edges and the spectrum over
+              the pixels inside the ground-truth boxes only (object-level
+              graphs; :func:`~sekd_mm.models.utils.box_mask`); the boxes
+              come from :meth:`set_data_samples`, which
+              ``DetFpnTeacherDistill`` calls before every step.
             - ``student_connectors`` (dict, optional): a connector config
               applied to each level (one instance per level), or a dict
               ``level -> connector config``; needed when the student's
@@ -76,9 +82,11 @@ class SEKDDistiller(ConfigurableDistiller):
         self.sekd_teacher_recorder = spec.pop('teacher_recorder', 'fpn')
         self.sekd_levels = _parse_levels(spec.pop('levels', None))
         design = {key: spec.pop(key, value)
-                  for key, value in SHIPPED.spec().items()}
+                  for key, value in asdict(SHIPPED).items()}
         self.sekd_weights = dict(
             v=design['alpha'], e=design['beta'], s=design['gamma'])
+        self.sekd_box_graph = bool(design['box_graph'])
+        self._boxes: Optional[Tuple[Tuple[int, int], list]] = None
         connectors = spec.pop('student_connectors', None)
         if spec:
             raise ValueError(f'Unknown SEKD option(s) {sorted(spec)}; see '
@@ -86,7 +94,8 @@ class SEKDDistiller(ConfigurableDistiller):
         loss_args = dict(
             tau=design['tau'],
             spatial_attention=design['spatial_attention'],
-            channel_attention=design['channel_attention'])
+            channel_attention=design['channel_attention'],
+            cells=design['cells'])
 
         self._check_recorder(self.sekd_student_recorder,
                              self.student_recorders, 'student')
@@ -102,6 +111,39 @@ class SEKDDistiller(ConfigurableDistiller):
                     k=design['k'], groups=design['groups'], **loss_args)))
         self.sekd_connector_names = self._build_sekd_connectors(connectors)
         self._channels: Dict[str, Dict[str, Optional[int]]] = {}
+
+    def set_data_samples(self, batch_inputs: Tensor,
+                         data_samples: Optional[Sequence] = None) -> None:
+        """Keep this step's ground-truth boxes for ``box_graph`` (called by
+        :class:`~sekd_mm.models.DetFpnTeacherDistill` before the forward
+        passes; nothing is kept otherwise).
+
+        Args:
+            batch_inputs (Tensor): ``B x 3 x H x W`` padded batch.
+            data_samples (Sequence[DetDataSample]): with
+                ``gt_instances.bboxes`` (``N x 4``, ``x1 y1 x2 y2`` in input
+                pixels).
+        """
+        if not self.sekd_box_graph:
+            return
+        boxes = []
+        for sample in data_samples or []:
+            bboxes = sample.gt_instances.bboxes
+            boxes.append(getattr(bboxes, 'tensor', bboxes))
+        self._boxes = (tuple(batch_inputs.shape[-2:]), boxes)
+
+    def _region(self, feat_t: Tensor) -> Optional[Tensor]:
+        """The ``box_graph`` mask of a level (None without it)."""
+        if not self.sekd_box_graph:
+            return None
+        if self._boxes is None or len(self._boxes[1]) != feat_t.shape[0]:
+            raise RuntimeError(
+                'SEKD box_graph=True needs the ground-truth boxes of each '
+                'step: use the algorithm DetFpnTeacherDistill (it calls '
+                'SEKDDistiller.set_data_samples), or set box_graph=False.')
+        input_hw, boxes = self._boxes
+        return box_mask(boxes, input_hw, tuple(feat_t.shape[-2:])).to(
+            feat_t.device)
 
     # ------------------------------------------------------------------
     # build-time validation
@@ -219,10 +261,11 @@ class SEKDDistiller(ConfigurableDistiller):
         """
         # The three losses share their graph settings, so any of them
         # builds the pair all three read.
-        pairs = {
-            name: self.sekd_losses['v'].make_pair(*self.level_features(name))
-            for name in self.sekd_levels
-        }
+        pairs = {}
+        for name in self.sekd_levels:
+            feat_s, feat_t = self.level_features(name)
+            pairs[name] = self.sekd_losses['v'].make_pair(
+                feat_s, feat_t, region=self._region(feat_t))
         if self.sekd_weights['s'] > 0:
             batch_teacher_spectra(list(pairs.values()),
                                   self.sekd_losses['s'].k)

@@ -19,6 +19,9 @@ class CRGEdgeLoss(BaseCRGLoss):
 
     ``L_E = mean_{i != j} a_c[i] a_c[j] (A^S_ij - A^T_ij)^2``
 
+    averaged over the graphs of a level (one, or one per window with
+    ``cells > 1``).
+
     Invariant to a positive affine map of any channel. With one channel
     there is no edge and the loss is 0.
 
@@ -34,4 +37,4 @@ class CRGEdgeLoss(BaseCRGLoss):
             att = pair.channel_weights
             err = err * att[:, :, None] * att[:, None, :]
         off_diag = 1 - torch.eye(c, dtype=err.dtype, device=err.device)
-        return (err * off_diag).sum() / (c * (c - 1))
+        return (err * off_diag).sum() / (err.shape[0] * c * (c - 1))

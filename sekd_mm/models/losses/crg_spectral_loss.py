@@ -57,11 +57,11 @@ class CRGSpectralLoss(BaseCRGLoss):
                 f'{num_channels - 1}.')
 
     def compute(self, pair: CRGPair) -> Tensor:
-        vecs = pair.teacher_spectrum(self.k).vectors  # 1 x C x k
+        vecs = pair.teacher_spectrum(self.k).vectors  # G x C x k
         # matmuls in the graph's precision, not autocast's half precision
         with no_autocast(pair.student):
             res = (pair.laplacian_S - pair.laplacian_T) @ vecs
-            per_vec = res.square().sum(1)  # 1 x k
-            terms = [per_vec[:, lo:hi].sum() / (hi - lo)
+            per_vec = res.square().sum(1)  # G x k
+            terms = [per_vec[:, lo:hi].sum() / (per_vec.shape[0] * (hi - lo))
                      for lo, hi in self.bands]
         return torch.stack(terms).mean()

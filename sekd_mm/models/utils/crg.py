@@ -23,7 +23,13 @@ The shipped design, :class:`SEKDDesign` (the one source of its defaults;
   ``a_s = HW * softmax_hw(mean_c |T| / tau)`` and ``a_c = C * softmax_c(
   mean_hw |T| / tau)`` from the teacher, mean 1 per image, no gradient;
 * spectral embedding: the ``k`` lowest non-trivial eigenvectors of the
-  teacher's normalized Laplacian, in ``groups`` bands (the paper's groups).
+  teacher's normalized Laplacian, in ``groups`` bands (the paper's groups);
+* scope: one graph per level over the whole map (``cells = 1``); ``cells =
+  n`` builds the edges and the spectrum on each window of an ``n x n`` grid
+  instead (local graphs, ICKD's grid-level correlation), and
+  ``box_graph`` builds them over the pixels inside the ground-truth boxes
+  only (object-level graphs); both are candidates (docs/design_log.md),
+  and the vertices stay global in both.
 
 All graph arithmetic runs in float32 (float64 for float64 inputs) with
 autocast disabled, so half-precision training never reaches the
@@ -33,7 +39,7 @@ magnitudes inside float range.
 """
 from dataclasses import asdict, dataclass
 from functools import cached_property
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -61,6 +67,13 @@ class SEKDDesign:
         k (int): eigenvectors of the spectral embedding.
         groups (int): bands the ``k`` eigenvectors are split into, each
             weighted equally (the paper's groups).
+        cells (int): the edges and the spectrum are built on every window
+            of a ``cells x cells`` grid over each map (one graph per window,
+            ``L_E`` and ``L_S`` averaged over windows); 1 is one graph per
+            map.
+        box_graph (bool): the edges and the spectrum count only the
+            pixels inside the ground-truth boxes (:func:`box_mask`; the
+            boxes reach the distiller through ``DetFpnTeacherDistill``).
     """
     alpha: float = 1.5
     beta: float = 2.25
@@ -70,10 +83,19 @@ class SEKDDesign:
     channel_attention: bool = False
     k: int = 8
     groups: int = 1
+    cells: int = 1
+    box_graph: bool = False
+
+    #: Design candidates under study (docs/design_log.md), off in the
+    #: shipped design: :meth:`spec` leaves them out, so a config carries
+    #: one only when it tries it.
+    CANDIDATES: ClassVar[Tuple[str, ...]] = ('cells', 'box_graph')
 
     def spec(self) -> dict:
-        """Every field, as the ``sekd`` dict of a distiller config."""
-        return asdict(self)
+        """The fields of the design, candidates left out, as the ``sekd``
+        dict of a distiller config."""
+        return {key: value for key, value in asdict(self).items()
+                if key not in self.CANDIDATES}
 
 
 #: The design the losses, the distiller and the configs default to.
@@ -148,7 +170,7 @@ def standardize_rows(x: Tensor,
     the rescaling is ``<= eps`` (zero variance) becomes the zero vector and
     passes no gradient: its correlation is undefined (0 / 0), so it is
     defined as 0 with every row, itself included. A row holding NaN or inf
-    stays non-finite.
+    stays non-finite. Weights that are all zero make every row zero.
 
     Args:
         x (Tensor): ``... x N x D`` rows, in the compute dtype.
@@ -165,7 +187,10 @@ def standardize_rows(x: Tensor,
     if weights is None:
         xc = x - x.mean(dim=-1, keepdim=True)
     else:
-        mean = (x * weights).sum(-1, keepdim=True) / weights.sum()
+        # weights that are all 0 (e.g. a window the attention ignores) give
+        # zero rows, not 0 / 0
+        total = weights.sum().clamp_min(torch.finfo(x.dtype).tiny)
+        mean = (x * weights).sum(-1, keepdim=True) / total
         xc = (x - mean) * weights.sqrt()
     sq_norm = xc.square().sum(dim=-1, keepdim=True)
     # not `sq_norm > eps**2`: a NaN row must stay NaN (so that a corrupt
@@ -242,24 +267,79 @@ def standardize_channels(feat: Tensor) -> Tensor:
     return rows.reshape(c, b, h, w).transpose(0, 1)
 
 
+def grid_windows(x: Tensor, cells: int) -> List[Tensor]:
+    """The windows of a ``cells x cells`` grid over the last two dims of
+    ``x`` (row-major, near-equal sizes, :func:`torch.tensor_split`); a map
+    smaller than the grid gets one window per row / column it has."""
+    if cells < 1:
+        raise ValueError(f'cells must be >= 1, got {cells}')
+    h, w = x.shape[-2:]
+    return [window
+            for rows in torch.tensor_split(x, min(cells, h), dim=-2)
+            for window in torch.tensor_split(rows, min(cells, w), dim=-1)]
+
+
 def channel_adjacency(feat: Tensor,
-                      spatial: Optional[Tensor] = None) -> Tensor:
+                      spatial: Optional[Tensor] = None,
+                      cells: int = 1) -> Tensor:
     """The CRG's edges: Pearson correlation between the channels of a
     feature map, each channel flattened over ``(B, H, W)``, weighted by
     the spatial attention ``spatial`` if given (a weighted Pearson
-    correlation). A constant channel gets a zero row and column.
+    correlation). A constant channel gets a zero row and column. With
+    ``cells > 1``, one graph per window of a ``cells x cells`` grid, each
+    channel flattened over ``(B, window)`` (:func:`grid_windows`).
 
     Args:
         feat (Tensor): ``B x C x H x W`` in float32/float64.
         spatial (Tensor, optional): ``B x H x W`` spatial attention.
+        cells (int): grid size; 1 is one graph per map.
 
     Returns:
-        Tensor: ``1 x C x C`` (one graph per level and step), entries in
-        ``[-1, 1]``. Costs ``C^2 B H W``.
+        Tensor: ``G x C x C`` (``G = 1`` graph per level and step, or one
+        per window), entries in ``[-1, 1]``. Costs ``C^2 B H W``.
     """
-    weights = None if spatial is None else spatial.reshape(-1)
-    adj = pearson_matrix(channel_rows(feat), weights=weights)
-    return (0.5 * (adj + adj.transpose(0, 1)))[None]
+    feats = grid_windows(feat, cells)
+    weights = [None] * len(feats) if spatial is None else [
+        window.reshape(-1) for window in grid_windows(spatial, cells)]
+    adj = torch.stack([
+        pearson_matrix(channel_rows(window), weights=weight)
+        for window, weight in zip(feats, weights)
+    ])
+    return 0.5 * (adj + adj.transpose(-1, -2))
+
+
+def box_mask(boxes: Sequence[Tensor], input_hw: Tuple[int, int],
+             feat_hw: Tuple[int, int]) -> Tensor:
+    """The cells of a feature map inside any ground-truth box of its image.
+
+    A box ``(x1, y1, x2, y2)`` covers the cells ``[floor(y1 s), ceil(y2 s))
+    x [floor(x1 s), ceil(x2 s))`` (``s`` = feature size / input size), so
+    every box covers at least one cell on every level.
+
+    Args:
+        boxes (Sequence[Tensor]): Per image, ``N_b x 4`` boxes in input
+            (padded batch) pixels; ``N_b`` may be 0.
+        input_hw (tuple[int, int]): Height and width of the batch input.
+        feat_hw (tuple[int, int]): Height and width of the feature map.
+
+    Returns:
+        Tensor: ``B x H x W`` float mask, 1 inside a box, 0 elsewhere (an
+        image without boxes is all 0).
+    """
+    (in_h, in_w), (h, w) = input_hw, feat_hw
+    masks = []
+    for box in boxes:
+        box = box.detach().to(torch.float64).reshape(-1, 4)
+        ys = torch.arange(h, device=box.device)[None, :, None]
+        xs = torch.arange(w, device=box.device)[None, None, :]
+        y0 = (box[:, 1] * h / in_h).floor().clamp(0, h - 1)
+        x0 = (box[:, 0] * w / in_w).floor().clamp(0, w - 1)
+        y1 = torch.maximum((box[:, 3] * h / in_h).ceil().clamp(max=h), y0 + 1)
+        x1 = torch.maximum((box[:, 2] * w / in_w).ceil().clamp(max=w), x0 + 1)
+        inside = ((ys >= y0[:, None, None]) & (ys < y1[:, None, None]) &
+                  (xs >= x0[:, None, None]) & (xs < x1[:, None, None]))
+        masks.append(inside.any(0))
+    return torch.stack(masks).float()
 
 
 # ---------------------------------------------------------------------------
@@ -334,8 +414,8 @@ class Spectrum:
     """Teacher spectral embedding: eigenpairs ``[1, k + 1)`` of ``L^T``.
 
     Attributes:
-        values (Tensor): ``1 x k`` eigenvalues, ascending.
-        vectors (Tensor): ``1 x C x k`` orthonormal eigenvectors.
+        values (Tensor): ``G x k`` eigenvalues, ascending (``G`` graphs).
+        vectors (Tensor): ``G x C x k`` orthonormal eigenvectors.
     """
     values: Tensor
     vectors: Tensor
@@ -355,6 +435,11 @@ class CRGPair:
         tau (float): Attention temperature.
         spatial_attention (bool): Weight the edges' samples by the
             teacher's spatial attention.
+        cells (int): Graphs on a ``cells x cells`` grid of windows (1: one
+            graph for the map).
+        region (Tensor, optional): ``B x H x W`` non-negative weights of the
+            graphs' samples (e.g. :func:`box_mask`: object-level graphs),
+            times the spatial attention when that is on.
         laplacian_eps (float): Degree floor for isolated channels.
     """
 
@@ -363,6 +448,8 @@ class CRGPair:
                  preds_T: Tensor,
                  tau: float = SHIPPED.tau,
                  spatial_attention: bool = SHIPPED.spatial_attention,
+                 cells: int = SHIPPED.cells,
+                 region: Optional[Tensor] = None,
                  laplacian_eps: float = 1e-6) -> None:
         check_pair(preds_S, preds_T)
         dtype = compute_dtype(preds_S, preds_T)
@@ -370,6 +457,13 @@ class CRGPair:
         self.teacher = preds_T.detach().to(dtype)
         self.tau = tau
         self.spatial_attention = spatial_attention
+        self.cells = cells
+        if region is not None and region.shape != (
+                preds_T.shape[0], *preds_T.shape[2:]):
+            raise ValueError(f'region must be B x H x W = '
+                             f'{(preds_T.shape[0], *preds_T.shape[2:])}, '
+                             f'got {tuple(region.shape)}')
+        self.region = None if region is None else region.detach().to(dtype)
         self.laplacian_eps = laplacian_eps
         self._spectra: Dict[int, Spectrum] = {}
 
@@ -402,17 +496,19 @@ class CRGPair:
 
     def _adjacency(self, feat: Tensor) -> Tensor:
         spatial = self.attention.spatial if self.spatial_attention else None
+        if self.region is not None:
+            spatial = self.region if spatial is None else spatial * self.region
         with no_autocast(feat):
-            return channel_adjacency(feat, spatial)
+            return channel_adjacency(feat, spatial, self.cells)
 
     @cached_property
     def adjacency_S(self) -> Tensor:
-        """``1 x C x C`` student adjacency (differentiable)."""
+        """``G x C x C`` student adjacency (differentiable)."""
         return self._adjacency(self.student)
 
     @cached_property
     def adjacency_T(self) -> Tensor:
-        """``1 x C x C`` teacher adjacency (no gradient)."""
+        """``G x C x C`` teacher adjacency (no gradient)."""
         with torch.no_grad():
             return self._adjacency(self.teacher)
 
@@ -435,7 +531,7 @@ class CRGPair:
     def set_teacher_eigh(self, k: int, values: Tensor,
                          vectors: Tensor) -> None:
         """Cache the spectrum from a full eigendecomposition of ``L^T``
-        (``1 x C`` values ascending, ``1 x C x C`` vectors)."""
+        (``G x C`` values ascending, ``G x C x C`` vectors)."""
         self._spectra[k] = Spectrum(
             values=values[:, 1:k + 1], vectors=vectors[:, :, 1:k + 1])
 
@@ -468,5 +564,7 @@ def batch_teacher_spectra(pairs: Sequence[CRGPair], k: int) -> None:
         with torch.no_grad(), no_autocast(group[0].teacher):
             laps = torch.cat([p.laplacian_T for p in group])
             values, vectors = torch.linalg.eigh(laps)
-        for pair, val, vec in zip(group, values.split(1), vectors.split(1)):
+        sizes = [p.laplacian_T.shape[0] for p in group]
+        for pair, val, vec in zip(group, values.split(sizes),
+                                  vectors.split(sizes)):
             pair.set_teacher_eigh(k, val, vec)
