@@ -20,6 +20,15 @@ SEKD_WEIGHTS = ('model.distiller.sekd.alpha', 'model.distiller.sekd.beta',
                 'model.distiller.sekd.gamma')
 PEER_WEIGHTS = ('model.distiller.distill_losses.*.loss_weight', )
 MGD_WEIGHTS = ('model.distiller.distill_losses.*.alpha_mgd', )
+#: What a factor multiplies for SEKD's weights: the weights of the design of
+#: 2026-11-22 (alpha 1.5, beta = gamma 2.25), in which every recorded SEKD
+#: run and tuning grid is expressed, whatever the configs ship now (a
+#: change of the shipped weights leaves each run key's config, and so its
+#: digest, as it was). The peers' factors multiply their configs' weights
+#: (MMRazor's published ones).
+WEIGHT_UNITS = {'model.distiller.sekd.alpha': 1.5,
+                'model.distiller.sekd.beta': 2.25,
+                'model.distiller.sekd.gamma': 2.25}
 
 
 class Method(NamedTuple):
@@ -191,15 +200,17 @@ def parse_cfg_options(options) -> dict:
 
 
 def weight_options(method: Method, config: str, factor: float) -> List[str]:
-    """``method.options`` plus cfg-options that multiply every loss weight
-    of ``method`` (its ``weights`` keys, read from ``config`` after the
-    options) by ``factor``; a weight of 0 (an ablated term) stays 0.
+    """``method.options`` plus cfg-options that set every loss weight of
+    ``method`` (its ``weights`` keys, read from ``config`` after the
+    options) to ``factor`` times its unit (:data:`WEIGHT_UNITS`, else the
+    config's value); a weight of 0 (an ablated term) stays 0, and a weight
+    already at its value gets no option.
 
-    Raises ``ValueError`` when ``factor != 1`` and a weight key matches
-    nothing in the config, so that a sweep cannot silently run the default.
+    Raises ``ValueError`` when a weight key matches nothing in the config,
+    so that a sweep cannot silently run the default.
     """
     options = list(method.options)
-    if factor == 1:
+    if not method.weights:
         return options
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(REPO, config))
@@ -207,11 +218,14 @@ def weight_options(method: Method, config: str, factor: float) -> List[str]:
     found = []
     for pattern in method.weights:
         found += _expand(cfg, pattern.split('.'), [])
-    if not method.weights or len(found) < len(method.weights):
+    if len(found) < len(method.weights):
         raise ValueError(f'{method.label}: weight keys {method.weights} '
                          f'not all found in {config}')
-    return options + [f'{key}={value * factor:g}' for key, value in found
-                      if value]
+    for key, value in found:
+        weight = WEIGHT_UNITS.get(key, value) * factor
+        if value and weight != value:
+            options.append(f'{key}={weight:g}')
+    return options
 
 
 def _expand(node, parts, prefix):

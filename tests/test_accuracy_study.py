@@ -194,6 +194,17 @@ def test_weight_options_scale_every_loss_weight():
     assert sekd.alpha == pytest.approx(3 * base.model.distiller.sekd.alpha)
     assert sekd.beta == 0 and sekd.gamma == 0
     assert methods.weight_options(pkd, pkd.embedded, 1) == []
+    # SEKD's factors are in the pinned units, whatever the config ships:
+    # the same factor gives the same resolved weights
+    sekd = methods.METHODS['sekd']
+    for shipped in (1.5, 4.5):
+        moved = sekd._replace(options=(
+            f'model.distiller.sekd.alpha={shipped}', ))
+        for factor in (1, 3):
+            cfg = merged(sekd.embedded,
+                         methods.weight_options(moved, sekd.embedded, factor))
+            assert cfg.model.distiller.sekd.alpha == pytest.approx(
+                factor * methods.WEIGHT_UNITS['model.distiller.sekd.alpha'])
     broken = pkd._replace(weights=('model.distiller.nothing', ))
     with pytest.raises(ValueError, match='not all found'):
         methods.weight_options(broken, pkd.embedded, 2)
