@@ -156,13 +156,19 @@ METHODS = dict(
                   _SEKD.format(COCO), _sekd(beta=0, gamma=0), SEKD_WEIGHTS,
                   'sekd', 'sekd'),
     # graph design candidates (docs/design_log.md, 2026-12-03): SEKD with
-    # the edges and the spectrum on local windows, or over the boxes only
+    # the edges and the spectrum on local windows, or over the boxes only,
+    # or the edges as the CKA of the student's own map (before its
+    # connector) and the teacher's
     sekd_local=Method('SEKD (V+E+S), local graphs (2 x 2 windows per map)',
                       _SEKD.format(EMBEDDED), _SEKD.format(COCO),
                       _sekd(cells=2), SEKD_WEIGHTS, level_key='sekd'),
     sekd_box=Method('SEKD (V+E+S), object-level graphs (pixels in the boxes)',
                     _SEKD.format(EMBEDDED), _SEKD.format(COCO),
                     _sekd(box_graph=True), SEKD_WEIGHTS, level_key='sekd'),
+    sekd_cka=Method('SEKD (V+E+S), CKA edges on the student\'s own map',
+                    _SEKD.format(EMBEDDED), _SEKD.format(COCO),
+                    _sekd(edge_relation='cka'), SEKD_WEIGHTS,
+                    level_key='sekd'),
     ega=Method('EGA', _EGA.format('ega', EMBEDDED), _EGA.format('ega', COCO),
                weights=PEER_WEIGHTS),
     sekd_ega=Method('SEKD + EGA', _EGA.format('sekd-ega', EMBEDDED),

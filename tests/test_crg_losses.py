@@ -2,7 +2,8 @@
 """Properties of the SEKD losses required by METHOD.md section 1, on the
 shipped design (the losses' defaults) and on each remaining switch: the
 paper's attention guidance (spatial, channel, its temperature) and its
-grouping of eigenvectors, and the local graphs (``cells``)."""
+grouping of eigenvectors, and the design candidates (local graphs,
+``cells``; CKA of the two graphs, ``relation='cka'``)."""
 import numpy as np
 import pytest
 import torch
@@ -31,6 +32,7 @@ LOSSES = {
     'spectral_spatial': lambda: CRGSpectralLoss(**SPATIAL),
     'spectral_groups': lambda: CRGSpectralLoss(k=4, groups=2),
     'edge_cells2': lambda: CRGEdgeLoss(cells=2),
+    'edge_cka': lambda: CRGEdgeLoss(relation='cka'),
     'spectral_cells2': lambda: CRGSpectralLoss(cells=2),
     'spectral_cells2_spatial': lambda: CRGSpectralLoss(cells=2, **SPATIAL),
 }
@@ -442,3 +444,36 @@ def test_local_teacher_spectra_batched_per_window():
         assert spectrum.vectors.shape == (4, C, loss.k)
         values, _ = torch.linalg.eigh(pair.laplacian_T)
         torch.testing.assert_close(spectrum.values, values[:, 1:loss.k + 1])
+
+
+def test_crg_cka_is_linear_cka_of_standardised_features():
+    """Against numpy: CKA (Kornblith et al. 2019) of the channels
+    standardised over (B, H, W); 1 for S == T; invariant to an orthogonal
+    map of the student's channels, whose count may differ."""
+    s, t = maps(seed=5)
+
+    def numpy_cka(a, b):
+        x = a.transpose(0, 1).reshape(a.shape[1], -1).double().numpy()
+        y = b.transpose(0, 1).reshape(b.shape[1], -1).double().numpy()
+        x = (x - x.mean(1, keepdims=True)) / x.std(1, keepdims=True)
+        y = (y - y.mean(1, keepdims=True)) / y.std(1, keepdims=True)
+        return (np.linalg.norm(x @ y.T)**2 / np.linalg.norm(x @ x.T) /
+                np.linalg.norm(y @ y.T))
+
+    cka = crg_module.crg_cka
+    assert cka(s, t).item() == pytest.approx(numpy_cka(s, t), rel=1e-5)
+    assert cka(t, t).item() == pytest.approx(1.0, abs=1e-6)
+    # 2C channels: the teacher's, rotated into a larger space
+    q, _ = torch.linalg.qr(torch.randn(2 * C, 2 * C, dtype=torch.float64))
+    wide = torch.einsum('dc,bchw->bdhw', q[:, :C].float(), t)
+    # an orthogonal map mixes channels, so per-channel standardisation is
+    # not preserved exactly: compare with numpy on the same input
+    assert cka(wide, t).item() == pytest.approx(numpy_cka(wide, t),
+                                                rel=1e-5)
+    with pytest.raises(ValueError, match='same batch and size'):
+        cka(s[:, :, :4], t)
+    loss = CRGEdgeLoss(relation='cka')
+    pair = loss.make_pair(s, t, student_own=wide)
+    torch.testing.assert_close(loss.compute(pair), 1 - cka(wide, t))
+    with pytest.raises(ValueError, match='relation must be'):
+        CRGEdgeLoss(relation='cosine')

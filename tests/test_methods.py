@@ -69,6 +69,8 @@ def test_each_label_says_what_runs(study):
             assert ('local graphs' in label) == local, key
             boxes = sekd.get('box_graph', False)
             assert ('object-level' in label) == boxes, key
+            cka = sekd.get('edge_relation', 'pearson') == 'cka'
+            assert ('CKA' in label) == cka, key
         for peer in ('pkd', 'cwd', 'mgd', 'fitnet', 'ega'):
             if any(peer in name for name in distiller.get('distill_losses',
                                                           {})):

@@ -344,3 +344,30 @@ def test_box_graph_builds_the_graphs_over_the_boxes_pixels():
                            sekd=dict(levels=('p3', ), box_graph=True))
     with pytest.raises(RuntimeError, match='DetFpnTeacherDistill'):
         plain(**demo_batch(plain), mode='loss')
+
+
+def test_cka_edges_read_the_students_own_map():
+    """edge_relation='cka' (a design candidate): L_E is 1 - CKA of the
+    student's map before its connector (128 channels) and the teacher's
+    (256); the vertex term still goes through the connector."""
+    from sekd_mm.models import CRGVertexLoss
+    from sekd_mm.models.utils import crg_cka
+    torch.manual_seed(0)
+    algo = sekd_algorithm(
+        detector_cfg(depth=18, fpn_channels=128), detector_cfg(depth=18),
+        sekd=dict(levels=('p3', 'p4'), edge_relation='cka',
+                  student_connectors=dict(type='ConvModuleConnector',
+                                          in_channel=128, out_channel=256)))
+    losses = algo(**demo_batch(algo), mode='loss')
+    distiller = algo.distiller
+    for name in ('p3', 'p4'):
+        s, t = distiller.level_features(name)
+        own = distiller.student_own(name)
+        assert own.shape[1] == 128 and s.shape[1] == 256
+        torch.testing.assert_close(losses[f'distill.loss_sekd_e_{name}'],
+                                   SHIPPED.beta * (1 - crg_cka(own, t)))
+        torch.testing.assert_close(losses[f'distill.loss_sekd_v_{name}'],
+                                   SHIPPED.alpha * CRGVertexLoss()(s, t))
+    sekd_total(losses).backward()
+    conv = distiller.connectors['sekd_student_p3'].conv_module.conv
+    assert conv.weight.grad.abs().sum() > 0

@@ -57,6 +57,9 @@ class SEKDDistiller(ConfigurableDistiller):
               graphs; :func:`~sekd_mm.models.utils.box_mask`); the boxes
               come from :meth:`set_data_samples`, which
               ``DetFpnTeacherDistill`` calls before every step.
+            - ``edge_relation`` (str): ``'cka'`` makes ``L_E`` the CKA of
+              the student's map before its connector and the teacher's
+              (:class:`CRGEdgeLoss`).
             - ``student_connectors`` (dict, optional): a connector config
               applied to each level (one instance per level), or a dict
               ``level -> connector config``; needed when the student's
@@ -106,7 +109,7 @@ class SEKDDistiller(ConfigurableDistiller):
         self.sekd_losses = nn.ModuleDict(
             dict(
                 v=CRGVertexLoss(**loss_args),
-                e=CRGEdgeLoss(**loss_args),
+                e=CRGEdgeLoss(relation=design['edge_relation'], **loss_args),
                 s=CRGSpectralLoss(
                     k=design['k'], groups=design['groups'], **loss_args)))
         self.sekd_connector_names = self._build_sekd_connectors(connectors)
@@ -253,6 +256,12 @@ class SEKDDistiller(ConfigurableDistiller):
             self.sekd_teacher_recorder, from_student=False, data_idx=idx)
         return feat_s, feat_t
 
+    def student_own(self, name: str) -> Tensor:
+        """The student's recorded map of a level before its connector."""
+        return self.get_record(
+            self.sekd_student_recorder, from_student=True,
+            data_idx=self.sekd_levels[name])
+
     def compute_sekd_losses(self) -> LossResults:
         """Weighted SEKD terms of every level, ``loss_sekd_{term}_{level}``.
 
@@ -261,11 +270,14 @@ class SEKDDistiller(ConfigurableDistiller):
         """
         # The three losses share their graph settings, so any of them
         # builds the pair all three read.
+        own = self.sekd_weights['e'] > 0 and \
+            self.sekd_losses['e'].relation == 'cka'
         pairs = {}
         for name in self.sekd_levels:
             feat_s, feat_t = self.level_features(name)
             pairs[name] = self.sekd_losses['v'].make_pair(
-                feat_s, feat_t, region=self._region(feat_t))
+                feat_s, feat_t, region=self._region(feat_t),
+                student_own=self.student_own(name) if own else None)
         if self.sekd_weights['s'] > 0:
             batch_teacher_spectra(list(pairs.values()),
                                   self.sekd_losses['s'].k)

@@ -56,9 +56,11 @@ class BaseCRGLoss(nn.Module):
     def make_pair(self,
                   preds_S: Tensor,
                   preds_T: Tensor,
-                  region: Optional[Tensor] = None) -> CRGPair:
+                  region: Optional[Tensor] = None,
+                  student_own: Optional[Tensor] = None) -> CRGPair:
         """The CRG pair this loss expects (its attention and graph
-        settings); ``region`` (``B x H x W``) weights the graphs' samples
+        settings); ``region`` (``B x H x W``) weights the graphs' samples,
+        ``student_own`` is the student's map before its connector
         (:class:`~sekd_mm.models.utils.CRGPair`)."""
         return CRGPair(
             preds_S,
@@ -66,7 +68,8 @@ class BaseCRGLoss(nn.Module):
             tau=self.tau,
             spatial_attention=self.spatial_attention,
             cells=self.cells,
-            region=region)
+            region=region,
+            student_own=student_own)
 
     def check(self, preds_S: Tensor, preds_T: Tensor) -> None:
         """Validate one level before any compute (override to add)."""

@@ -3,8 +3,10 @@ import torch
 from mmrazor.registry import MODELS
 from torch import Tensor
 
-from ..utils.crg import CRGPair
+from ..utils.crg import SHIPPED, CRGPair, crg_cka
 from .crg_base import BaseCRGLoss
+
+RELATIONS = ('pearson', 'cka')
 
 
 @MODELS.register_module()
@@ -25,10 +27,28 @@ class CRGEdgeLoss(BaseCRGLoss):
     Invariant to a positive affine map of any channel. With one channel
     there is no edge and the loss is 0.
 
-    Args: see :class:`BaseCRGLoss`.
+    With ``relation='cka'`` (a design candidate) the two graphs are compared
+    through their CKA instead, ``L_E = 1 - CKA`` (:func:`~sekd_mm.models.
+    utils.crg_cka`), on the student's own map (before its connector, when
+    the distiller gives it) over the whole map: invariant to an orthogonal
+    map of the student's channels, which the edges are not.
+
+    Args:
+        relation (str): ``'pearson'`` (the shipped design) or ``'cka'``.
+        **kwargs: see :class:`BaseCRGLoss`.
     """
 
+    def __init__(self, relation: str = SHIPPED.edge_relation,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        if relation not in RELATIONS:
+            raise ValueError(f'relation must be one of {RELATIONS}, got '
+                             f'{relation!r}')
+        self.relation = relation
+
     def compute(self, pair: CRGPair) -> Tensor:
+        if self.relation == 'cka':
+            return 1 - crg_cka(pair.student_own, pair.teacher)
         c = pair.num_channels
         if c < 2:
             return pair.student.sum() * 0

@@ -28,8 +28,11 @@ The shipped design, :class:`SEKDDesign` (the one source of its defaults;
   n`` builds the edges and the spectrum on each window of an ``n x n`` grid
   instead (local graphs, ICKD's grid-level correlation), and
   ``box_graph`` builds them over the pixels inside the ground-truth boxes
-  only (object-level graphs); both are candidates (docs/design_log.md),
-  and the vertices stay global in both.
+  only (object-level graphs); ``edge_relation = 'cka'`` compares the
+  student's own map (before its connector) with the teacher's through the
+  CKA of their two CRGs, a relation whose channel counts need not match.
+  All three are candidates (docs/design_log.md); the vertices stay as
+  shipped in each.
 
 All graph arithmetic runs in float32 (float64 for float64 inputs) with
 autocast disabled, so half-precision training never reaches the
@@ -74,6 +77,9 @@ class SEKDDesign:
         box_graph (bool): the edges and the spectrum count only the
             pixels inside the ground-truth boxes (:func:`box_mask`; the
             boxes reach the distiller through ``DetFpnTeacherDistill``).
+        edge_relation (str): ``'pearson'`` matches the edges; ``'cka'``
+            makes ``L_E = 1 - CKA`` of the student's map before its
+            connector and the teacher's map (:func:`crg_cka`).
     """
     alpha: float = 1.5
     beta: float = 2.25
@@ -85,11 +91,13 @@ class SEKDDesign:
     groups: int = 1
     cells: int = 1
     box_graph: bool = False
+    edge_relation: str = 'pearson'
 
     #: Design candidates under study (docs/design_log.md), off in the
     #: shipped design: :meth:`spec` leaves them out, so a config carries
     #: one only when it tries it.
-    CANDIDATES: ClassVar[Tuple[str, ...]] = ('cells', 'box_graph')
+    CANDIDATES: ClassVar[Tuple[str, ...]] = ('cells', 'box_graph',
+                                             'edge_relation')
 
     def spec(self) -> dict:
         """The fields of the design, candidates left out, as the ``sekd``
@@ -342,6 +350,43 @@ def box_mask(boxes: Sequence[Tensor], input_hw: Tuple[int, int],
     return torch.stack(masks).float()
 
 
+def crg_cka(feat_s: Tensor, feat_t: Tensor) -> Tensor:
+    """Linear CKA of two maps, built from their CRGs: with ``Z`` the
+    channels standardised over ``(B, H, W)`` (unit rows, :func:`
+    standardize_rows`), ``A = Z Z^T`` is a map's CRG (Pearson edges, ones
+    on the diagonal) and
+
+    ``CKA = |Z_S Z_T^T|_F^2 / (|A_S|_F |A_T|_F)``
+
+    (Kornblith et al., ICML 2019, on standardised features). Invariant to
+    any orthogonal map and positive scaling of either map's channels, so
+    the channel counts may differ: no connector is needed. A map whose
+    channels are all constant has CKA 0 with anything.
+
+    Args:
+        feat_s (Tensor): ``B x C_s x H x W``.
+        feat_t (Tensor): ``B x C_t x H x W``.
+
+    Returns:
+        Tensor: scalar in ``[0, 1]``.
+    """
+    if feat_s.shape[0] != feat_t.shape[0] or \
+            feat_s.shape[2:] != feat_t.shape[2:]:
+        raise ValueError('crg_cka needs maps of the same batch and size, got '
+                         f'{tuple(feat_s.shape)} and {tuple(feat_t.shape)}')
+    dtype = compute_dtype(feat_s, feat_t)
+    with no_autocast(feat_s):
+        z_s = standardize_rows(channel_rows(feat_s.to(dtype)))
+        z_t = standardize_rows(channel_rows(feat_t.to(dtype)))
+        sq_s = (z_s @ z_s.T).square().sum()
+        sq_t = (z_t @ z_t.T).square().sum()
+        # one sqrt of the product: exactly 1 at S == T (sqrt(x * x) == x in
+        # IEEE arithmetic); clamp_min keeps the gradient finite on an
+        # all-zero graph
+        denom = (sq_s * sq_t).clamp_min(torch.finfo(dtype).tiny).sqrt()
+        return (z_s @ z_t.T).square().sum() / denom
+
+
 # ---------------------------------------------------------------------------
 # Laplacian and spectrum
 # ---------------------------------------------------------------------------
@@ -440,6 +485,9 @@ class CRGPair:
         region (Tensor, optional): ``B x H x W`` non-negative weights of the
             graphs' samples (e.g. :func:`box_mask`: object-level graphs),
             times the spatial attention when that is on.
+        student_own (Tensor, optional): the student's map before its
+            connector, ``B x C_s x H x W`` (read by ``edge_relation='cka'``;
+            defaults to ``preds_S``).
         laplacian_eps (float): Degree floor for isolated channels.
     """
 
@@ -450,6 +498,7 @@ class CRGPair:
                  spatial_attention: bool = SHIPPED.spatial_attention,
                  cells: int = SHIPPED.cells,
                  region: Optional[Tensor] = None,
+                 student_own: Optional[Tensor] = None,
                  laplacian_eps: float = 1e-6) -> None:
         check_pair(preds_S, preds_T)
         dtype = compute_dtype(preds_S, preds_T)
@@ -464,6 +513,8 @@ class CRGPair:
                              f'{(preds_T.shape[0], *preds_T.shape[2:])}, '
                              f'got {tuple(region.shape)}')
         self.region = None if region is None else region.detach().to(dtype)
+        self.student_own = self.student if student_own is None else \
+            student_own
         self.laplacian_eps = laplacian_eps
         self._spectra: Dict[int, Spectrum] = {}
 
