@@ -210,7 +210,7 @@ def weight_options(method: Method, config: str, factor: float) -> List[str]:
     ``method`` (its ``weights`` keys, read from ``config`` after the
     options) to ``factor`` times its unit (:data:`WEIGHT_UNITS`, else the
     config's value); a weight of 0 (an ablated term) stays 0, and a weight
-    already at its value gets no option.
+    already at its value gets no option unless it is pinned.
 
     Raises ``ValueError`` when a weight key matches nothing in the config,
     so that a sweep cannot silently run the default.
@@ -229,7 +229,9 @@ def weight_options(method: Method, config: str, factor: float) -> List[str]:
                          f'not all found in {config}')
     for key, value in found:
         weight = WEIGHT_UNITS.get(key, value) * factor
-        if value and weight != value:
+        # a pinned weight is always written, so that the run does not
+        # depend on what the config ships
+        if value and (key in WEIGHT_UNITS or weight != value):
             options.append(f'{key}={weight:g}')
     return options
 
