@@ -433,6 +433,13 @@ def test_main_job_smoke(data_root, tmp_path):
     assert '| Student R-18 w32 + PKD (MMRazor) |' in proc.stdout
     assert '| SEKD - alone |' in proc.stdout
     assert '| PKD - alone |' in proc.stdout
+    # then the committed fair study, every row at its searched setting
+    assert '## The fair study (docs/results/' in proc.stdout
+    with open(osp.join(REPO, 'docs', 'results',
+                           'accuracy_study_short_retinanet.json')) as f:
+        fair = json.load(f)
+    for row in fair['methods'].values():
+        assert f"| {row['label']} |" in proc.stdout
     results = json.loads((tmp_path / 'main' / 'results.json').read_text())
     for name in ('teacher', 'sekd_student', 'pkd_student', 'student_alone'):
         assert 'coco/bbox_mAP' in results['results'][name]
