@@ -78,6 +78,16 @@ class Row(NamedTuple):
     factor: Optional[float]
     aps: List[float]
     deltas: List[float]
+    #: the chosen setting of a same-choices search (the table's ``tuning``
+    #: record): ``{'factor', 'levels', 'warmup'}``, else None
+    chosen: Optional[dict] = None
+
+    @property
+    def no_small(self) -> bool:
+        """Distilled without the two smallest FPN levels."""
+        if self.chosen:
+            return self.chosen['levels'] == 'no_small'
+        return self.key.endswith(NO_SMALL)
 
     @property
     def family(self) -> str:
@@ -179,9 +189,13 @@ def load_study(table_path: str) -> Study:
                     f'{runs_path} give {mean:.3f} ± {std:.3f}; rewrite the '
                     'table from the record (accuracy_study.py --report-only)')
         factor = None
-        if entry['tuned']:
+        chosen = entry.get('tuning', {}).get('chosen')
+        if chosen:
+            factor = float(chosen['factor'])
+        elif entry['tuned']:
             factor = float(factors.get(key, factors.get(_tuned_as(key), 1)))
-        rows.append(Row(key, entry['label'], factor, aps[key], deltas))
+        rows.append(Row(key, entry['label'], factor, aps[key], deltas,
+                        chosen))
     return Study(regime, detector, seeds, table['num_val'],
                  table['student_iters'], ap(f'{prefix}teacher'), rows)
 
@@ -215,8 +229,17 @@ def _pm(values: Sequence[float], signed: bool = False,
     return f'{_num(mean, signed, digits)} ± {_num(std, digits=digits)}'
 
 
-def _factor(factor: Optional[float]) -> str:
-    return '' if factor is None else f'x{factor:g}'
+def _setting(row: Row) -> str:
+    """The weight (and, from a same-choices search, the levels and the
+    warm-up) a row was reported at."""
+    if row.factor is None:
+        return ''
+    text = f'x{row.factor:g}'
+    if row.chosen:
+        text += ', first three levels' if row.no_small else ', all levels'
+        if row.chosen['warmup']:
+            text += f", warm-up {row.chosen['warmup']}"
+    return text
 
 
 def _best_peer(study: Study) -> Row:
@@ -253,7 +276,7 @@ def summary_table(studies: List[Study]) -> str:
                 cells.append('not run')
                 continue
             cell = _pm(row.deltas, signed=True)
-            if row.key.endswith(NO_SMALL):
+            if row.no_small:
                 cell += f' {NO_SMALL_MARK}'
             cells.append(f'**{cell}**' if row is best else cell)
         peer = _best_peer(study)
@@ -284,9 +307,11 @@ def study_section(study: Study) -> str:
     seeds = ' / '.join(map(str, study.seeds))
     out = [f'### {study.title}\n',
            f'`docs/results/{study.name}.json`, runs '
-           f'`docs/results/{study.name}_runs.json`; weight: the multiple of '
-           'the config\'s loss weight chosen on the tuning split.\n',
-           f'| Method | weight | AP seeds {seeds} | AP | '
+           f'`docs/results/{study.name}_runs.json`; setting: the multiple '
+           'of the config\'s loss weight (and, where a same-choices search '
+           'chose them, the FPN levels and the warm-up) chosen on the '
+           'tuning split.\n',
+           f'| Method | setting | AP seeds {seeds} | AP | '
            'ΔAP vs alone (paired) | seeds better |',
            '|---|---|---|---|---|---|',
            f'| Teacher | | {study.teacher_ap:.1f} | | | |']
@@ -296,7 +321,7 @@ def study_section(study: Study) -> str:
         if row.distills:
             delta = _pm(row.deltas, signed=True)
             better = f'{sum(d > 0 for d in row.deltas)}/{len(row.deltas)}'
-        out.append(f'| {row.label} | {_factor(row.factor)} | {per_seed} | '
+        out.append(f'| {row.label} | {_setting(row)} | {per_seed} | '
                    f'{_pm(row.aps)} | {delta} | {better} |')
     out += ['', f'| comparison (same seed) | seeds {seeds} | mean ± std |',
             '|---|---|---|']

@@ -150,7 +150,12 @@ def test_check_fails_on_an_edited_number(tmp_path, doc):
     text = path.read_text(encoding='utf-8')
     begin = text.index(results_docs.BEGIN)
     head, section = text[:begin], text[begin:]
-    edited = re.sub(r'\+6\.2 ± 1\.2', '+6.3 ± 1.2', section, count=1)
+    with open(osp.join(RESULTS, 'accuracy_study_short_retinanet.json'),
+              encoding='utf-8') as f:
+        sekd = json.load(f)['methods']['sekd']
+    shown = f"{sekd['delta_ap_mean']:+.1f} ± {sekd['delta_ap_std']:.1f}"
+    wrong = f"{sekd['delta_ap_mean'] + 0.1:+.1f} ± {sekd['delta_ap_std']:.1f}"
+    edited = section.replace(shown, wrong, 1)
     assert edited != section, f'{doc}: no SEKD ΔAP in its generated table'
     path.write_text(head + edited, encoding='utf-8')
     assert results_docs.outdated(str(tmp_path)) == [
@@ -175,11 +180,17 @@ def test_check_fails_on_an_edited_json(tmp_path):
     table_path = tmp_path / results_docs.RESULTS / \
         'accuracy_study_short_retinanet.json'
     table = json.loads(table_path.read_text(encoding='utf-8'))
+
+    def aps(key):
+        return [100 * runs['runs'][f'short-report/{key}/seed{seed}'][
+            'metrics']['coco/bbox_mAP'] for seed in table['seeds']]
+
+    ap, alone = aps('sekd'), aps('alone')
+    delta = [a - b for a, b in zip(ap, alone)]
     row = table['methods']['sekd']
-    row['ap_mean'] += 1 / 3
-    row['delta_ap_mean'] += 1 / 3
-    row['ap_std'] = statistics.stdev([11.0, 9.9, 8.0])
-    row['delta_ap_std'] = statistics.stdev([7.6, 7.1, 4.8])
+    row['ap_mean'], row['ap_std'] = statistics.mean(ap), statistics.stdev(ap)
+    row['delta_ap_mean'] = statistics.mean(delta)
+    row['delta_ap_std'] = statistics.stdev(delta)
     table_path.write_text(json.dumps(table), encoding='utf-8')
     problems = results_docs.outdated(str(tmp_path))
     assert 'docs/results.md: the generated section differs from ' \
@@ -203,3 +214,41 @@ def test_design_log_is_ordered_by_date_then_candidate():
     dates = re.findall(r'^## (\d{4}-\d\d-\d\d)$', text, re.M)
     assert dates == sorted(set(dates)) and len(dates) >= 4
     assert {date for date, _ in keys} <= set(dates)
+
+
+def test_fair_table_reports_what_the_configs_ship():
+    """The same-choices table (RetinaNet, short regime) holds the fields of
+    the fair protocol, and its SEKD runs are the shipped config itself: the
+    record's digest of every reported SEKD seed is that of the ``config``
+    the row names, run with no cfg-option of its own (only the study's
+    schedule, data and teacher)."""
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    import accuracy_study
+    sys.path.pop(0)
+    path = osp.join(RESULTS, 'accuracy_study_short_retinanet.json')
+    with open(path, encoding='utf-8') as f:
+        table = json.load(f)
+    with open(path[:-len('.json')] + '_runs.json', encoding='utf-8') as f:
+        runs = json.load(f)['runs']
+    assert table['dataset'] == 'synthetic'
+    rows = table['methods']
+    for key, row in rows.items():
+        assert set(row['ap_per_seed']) == {str(s) for s in table['seeds']}
+        if key != 'alone':
+            tuning = row['tuning']
+            assert len(tuning['seeds']) >= 2 and tuning['chosen']
+            assert len(tuning['grid']['factor']) >= 4, key
+    sekd = rows['sekd']
+    shipped = METHODS['sekd']._replace(options=())
+    assert sekd['config'] == shipped.config(table['detector'])
+    args = accuracy_study.parse_args([
+        '--split', table['split'], '--regime', table['regime'],
+        '--detector', table['detector'], '--num-val', str(table['num_val']),
+        '--student-iters', str(table['student_iters']),
+        '--seeds', *map(str, table['seeds'])])
+    reported = accuracy_study.student_runs(
+        args, {'sekd': shipped}, 'CHECKPOINT', runs['teacher']['weights'])
+    assert len(reported) == len(table['seeds'])
+    for run in reported:
+        key = osp.relpath(run.work_dir, args.work_dir)
+        assert runs[key]['digest'] == run.record_digest, key
