@@ -101,9 +101,10 @@ def fair_study_table(path: str = FAIR_STUDY) -> str:
         '| method | chosen setting | AP | ΔAP vs alone |', '|---|---|---|---|']
     for row in table['methods'].values():
         chosen = row.get('tuning', {}).get('chosen')
+        levels = dict(no_small='first three levels').get(
+            chosen and chosen['levels'], 'all levels')
         setting = '' if not chosen else (
-            f"x{chosen['factor']:g}, {chosen['levels']} levels, warm-up "
-            f"{chosen['warmup']}")
+            f"x{chosen['factor']:g}, {levels}, warm-up {chosen['warmup']}")
         delta = '' if not row['delta_ap_mean'] else \
             f"{row['delta_ap_mean']:+.1f} ± {row['delta_ap_std']:.1f}"
         lines.append(f"| {row['label']} | {setting} | "
