@@ -44,7 +44,9 @@ class Method(NamedTuple):
         tuned_as: an ablation takes the weight factor tuned for this
             method (e.g. ``'sekd'``: remove terms, keep the other weights).
         level_key: how the distilled FPN levels are chosen
-            (:meth:`setting`): ``'sekd'`` (SEKD's ``levels``), a cfg key
+            (:meth:`setting`): ``'sekd'`` (SEKD's ``levels``),
+            ``'sekd_vertex'`` (SEKD's ``vertex_levels``: the vertex term
+            on the chosen levels, the graph on all five), a cfg key
             with ``{}`` for the level whose weight 0 leaves a peer's level
             out, or empty (no level choice: EGA pools every level).
     """
@@ -88,8 +90,10 @@ class Method(NamedTuple):
                 raise ValueError(f'{self.label} has no level choice')
             kept = LEVEL_CHOICES[levels]
             if self.level_key == 'sekd':
-                options.append('model.distiller.sekd.levels=(' +
-                               ','.join(kept) + ')')
+                options.append(_levels_option('levels', kept))
+            elif self.level_key == 'sekd_vertex':
+                options += [_levels_option('levels', LEVEL_CHOICES['all']),
+                            _levels_option('vertex_levels', kept)]
             else:
                 options += [self.level_key.format(level) + '=0'
                             for level in LEVEL_CHOICES['all']
@@ -111,6 +115,11 @@ _EGA = 'configs/ega/{}_retinanet_{}.py'
 _PEER = 'configs/peers/{}_retinanet_{}.py'
 EMBEDDED = 'r34_retinanet_r18-w32_synthetic'
 COCO = 'r101_retinanet_r50_2x_coco'
+
+
+def _levels_option(key: str, levels: Tuple[str, ...]) -> str:
+    """The cfg-option setting SEKD's ``key`` to the tuple ``levels``."""
+    return f'model.distiller.sekd.{key}=(' + ','.join(levels) + ')'
 
 
 def _sekd(**options) -> Tuple[str, ...]:
@@ -169,6 +178,20 @@ METHODS = dict(
                     _SEKD.format(EMBEDDED), _SEKD.format(COCO),
                     _sekd(edge_relation='cka'), SEKD_WEIGHTS,
                     level_key='sekd'),
+    # ... and the spectrum as the Laplacians' low eigenvalues
+    # (no channel-to-channel correspondence), or the vertex term on the
+    # chosen levels only with the graph on all five (the graph where the
+    # vertex term is off)
+    sekd_eigvals=Method('SEKD (V+E+S), spectrum as eigenvalues',
+                        _SEKD.format(EMBEDDED), _SEKD.format(COCO),
+                        _sekd(spectral='eigvals'), SEKD_WEIGHTS,
+                        level_key='sekd'),
+    sekd_split=Method(
+        'SEKD (V+E+S), V on the chosen levels, the graph on all five',
+        _SEKD.format(EMBEDDED), _SEKD.format(COCO),
+        (_levels_option('levels', LEVEL_CHOICES['all']),
+         _levels_option('vertex_levels', LEVEL_CHOICES['no_small'])),
+        SEKD_WEIGHTS, level_key='sekd_vertex'),
     ega=Method('EGA', _EGA.format('ega', EMBEDDED), _EGA.format('ega', COCO),
                weights=PEER_WEIGHTS),
     sekd_ega=Method('SEKD + EGA', _EGA.format('sekd-ega', EMBEDDED),

@@ -3,7 +3,8 @@
 shipped design (the losses' defaults) and on each remaining switch: the
 paper's attention guidance (spatial, channel, its temperature) and its
 grouping of eigenvectors, and the design candidates (local graphs,
-``cells``; CKA of the two graphs, ``relation='cka'``)."""
+``cells``; CKA of the two graphs, ``relation='cka'``; the Laplacians'
+eigenvalues, ``form='eigvals'``)."""
 import numpy as np
 import pytest
 import torch
@@ -35,6 +36,9 @@ LOSSES = {
     'edge_cka': lambda: CRGEdgeLoss(relation='cka'),
     'spectral_cells2': lambda: CRGSpectralLoss(cells=2),
     'spectral_cells2_spatial': lambda: CRGSpectralLoss(cells=2, **SPATIAL),
+    'spectral_eigvals': lambda: CRGSpectralLoss(form='eigvals'),
+    'spectral_eigvals_groups': lambda: CRGSpectralLoss(
+        k=4, groups=2, form='eigvals'),
 }
 SPECTRAL = [name for name in LOSSES if name.startswith('spectral')]
 C = 10  # channels of the test maps: the shipped k = 8 needs C > 8
@@ -477,3 +481,25 @@ def test_crg_cka_is_linear_cka_of_standardised_features():
     torch.testing.assert_close(loss.compute(pair), 1 - cka(wide, t))
     with pytest.raises(ValueError, match='relation must be'):
         CRGEdgeLoss(relation='cosine')
+
+
+def test_eigvals_form_matches_the_laplacians_spectra():
+    """Against numpy: the mean squared difference of eigenvalues 1..k of
+    the two normalized Laplacians; unchanged when only the student's
+    channels are relabelled (which the embedding form penalises)."""
+    s, t = maps(seed=6)
+    loss = CRGSpectralLoss(form='eigvals')
+    pair = loss.make_pair(s, t)
+    lap_s, lap_t = (lap[0].double().numpy()
+                    for lap in (pair.laplacian_S, pair.laplacian_T))
+    k = loss.k
+    expected = np.mean((np.linalg.eigvalsh(lap_s)[1:k + 1] -
+                        np.linalg.eigvalsh(lap_t)[1:k + 1])**2)
+    assert loss.compute(pair).item() == pytest.approx(expected, rel=1e-4)
+    perm = torch.randperm(C, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(loss(s[:, perm], t), loss(s, t),
+                               rtol=1e-4, atol=1e-7)
+    embedding = CRGSpectralLoss()
+    assert not torch.allclose(embedding(s[:, perm], t), embedding(s, t))
+    with pytest.raises(ValueError, match='form must be'):
+        CRGSpectralLoss(form='subspace')

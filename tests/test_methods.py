@@ -23,8 +23,9 @@ def study():
 def _distilled_levels(cfg):
     """FPN levels whose distillation weight is not 0."""
     distiller = cfg.model.distiller
-    if 'sekd' in distiller:
-        return tuple(distiller.sekd.levels)
+    if 'sekd' in distiller:  # the vertex term's, where the graph has more
+        return tuple(distiller.sekd.get('vertex_levels',
+                                        distiller.sekd.levels))
     levels = []
     for name, loss in distiller.distill_losses.items():
         weight = loss.get('loss_weight', loss.get('alpha_mgd', 1.0))
@@ -71,6 +72,13 @@ def test_each_label_says_what_runs(study):
             assert ('object-level' in label) == boxes, key
             cka = sekd.get('edge_relation', 'pearson') == 'cka'
             assert ('CKA' in label) == cka, key
+            eigvals = sekd.get('spectral', 'embedding') == 'eigvals'
+            assert ('eigenvalues' in label) == eigvals, key
+            split = 'vertex_levels' in sekd
+            assert ('graph on all five' in label) == split, key
+            if split:
+                assert tuple(sekd.levels) == (
+                    'p2', 'p3', 'p4', 'p5', 'p6'), key
         for peer in ('pkd', 'cwd', 'mgd', 'fitnet', 'ega'):
             if any(peer in name for name in distiller.get('distill_losses',
                                                           {})):
@@ -86,8 +94,8 @@ def test_each_label_says_what_runs(study):
                 assert 'without' not in label, key
 
 
-@pytest.mark.parametrize('key', ['sekd', 'sekd_v', 'pkd', 'cwd', 'mgd',
-                                 'fitnet'])
+@pytest.mark.parametrize('key', ['sekd', 'sekd_v', 'sekd_split', 'pkd',
+                                 'cwd', 'mgd', 'fitnet'])
 def test_every_tuned_row_is_offered_the_same_choices(study, key):
     """The fair protocol: levels (all five, or without the two smallest)
     and the warm-up of the distillation losses, for every tuned row."""

@@ -250,6 +250,8 @@ def test_warmup_ramps_every_distillation_loss_linearly():
     (dict(level_weights=dict(p7=0.0)), {}, 'Unknown SEKD option'),
     (dict(tau=0.0), {}, 'tau must be > 0'),
     (dict(warmup_iters=100), {}, "Unknown SEKD option.*'warmup_iters'"),
+    (dict(vertex_levels=('p3', 'p8')), {},
+     r"vertex_levels \['p8'\] are not SEKD levels"),
     (dict(), dict(student_recorders=dict(fpn=dict(
         type='ModuleOutputs', source='nek'))), "Did you mean \\['neck'"),
 ])
@@ -375,3 +377,28 @@ def test_cka_edges_read_the_students_own_map():
     sekd_total(losses).backward()
     conv = distiller.connectors['sekd_student_p3'].conv_module.conv
     assert conv.weight.grad.abs().sum() > 0
+
+
+def test_vertex_levels_keep_the_graph_on_every_level():
+    """vertex_levels (a design candidate): L_V only on the levels named,
+    L_E and L_S on all; spectral='eigvals' reaches the spectral loss."""
+    from sekd_mm.models import CRGSpectralLoss
+    torch.manual_seed(0)
+    algo = sekd_algorithm(
+        detector_cfg(depth=18), detector_cfg(depth=18),
+        sekd=dict(vertex_levels=('p3', 'p4'), spectral='eigvals'))
+    losses = algo(**demo_batch(algo), mode='loss')
+    names = {k for k in losses if 'loss_sekd' in k}
+    assert names == ({f'distill.loss_sekd_v_{lv}' for lv in ('p3', 'p4')}
+                     | {f'distill.loss_sekd_{t}_{lv}'
+                        for t in 'es' for lv in LEVELS})
+    distiller = algo.distiller
+    assert distiller.sekd_losses['s'].form == 'eigvals'
+    s, t = distiller.level_features('p5')
+    torch.testing.assert_close(
+        losses['distill.loss_sekd_s_p5'],
+        SHIPPED.gamma * CRGSpectralLoss(
+            k=distiller.sekd_losses['s'].k, form='eigvals')(s, t))
+    with pytest.raises(TypeError, match='got the string'):
+        sekd_algorithm(detector_cfg(depth=18), detector_cfg(depth=18),
+                       sekd=dict(vertex_levels='p3'))

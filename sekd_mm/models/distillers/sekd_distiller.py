@@ -47,6 +47,10 @@ class SEKDDistiller(ConfigurableDistiller):
               (used in loss names); a sequence maps the i-th name to output
               index ``i`` of the recorded module, a dict gives the index
               (``None`` for a module returning a single tensor).
+            - ``vertex_levels`` (Sequence[str], optional): the levels whose
+              vertex term ``L_V`` is computed (default: every level); the
+              edges and the spectrum run on every level (a design
+              candidate: the graph where the vertex term is off).
             - ``alpha``, ``beta``, ``gamma`` (float): weights of ``L_V``,
               ``L_E``, ``L_S`` (>= 0).
             - ``tau``, ``spatial_attention``, ``channel_attention`` (the
@@ -60,6 +64,8 @@ class SEKDDistiller(ConfigurableDistiller):
             - ``edge_relation`` (str): ``'cka'`` makes ``L_E`` the CKA of
               the student's map before its connector and the teacher's
               (:class:`CRGEdgeLoss`).
+            - ``spectral`` (str): ``'eigvals'`` makes ``L_S`` match the
+              two Laplacians' low eigenvalues (:class:`CRGSpectralLoss`).
             - ``student_connectors`` (dict, optional): a connector config
               applied to each level (one instance per level), or a dict
               ``level -> connector config``; needed when the student's
@@ -84,6 +90,8 @@ class SEKDDistiller(ConfigurableDistiller):
         self.sekd_student_recorder = spec.pop('student_recorder', 'fpn')
         self.sekd_teacher_recorder = spec.pop('teacher_recorder', 'fpn')
         self.sekd_levels = _parse_levels(spec.pop('levels', None))
+        self.sekd_vertex_levels = _parse_vertex_levels(
+            spec.pop('vertex_levels', None), self.sekd_levels)
         design = {key: spec.pop(key, value)
                   for key, value in asdict(SHIPPED).items()}
         self.sekd_weights = dict(
@@ -111,7 +119,10 @@ class SEKDDistiller(ConfigurableDistiller):
                 v=CRGVertexLoss(**loss_args),
                 e=CRGEdgeLoss(relation=design['edge_relation'], **loss_args),
                 s=CRGSpectralLoss(
-                    k=design['k'], groups=design['groups'], **loss_args)))
+                    k=design['k'],
+                    groups=design['groups'],
+                    form=design['spectral'],
+                    **loss_args)))
         self.sekd_connector_names = self._build_sekd_connectors(connectors)
         self._channels: Dict[str, Dict[str, Optional[int]]] = {}
 
@@ -285,7 +296,8 @@ class SEKDDistiller(ConfigurableDistiller):
         for name, pair in pairs.items():
             for term in TERMS:
                 weight = self.sekd_weights[term]
-                if weight == 0:
+                if weight == 0 or (term == 'v' and
+                                   name not in self.sekd_vertex_levels):
                     continue
                 losses[f'loss_sekd_{term}_{name}'] = \
                     weight * self.sekd_losses[term].compute(pair)
@@ -331,6 +343,21 @@ def _parse_levels(
             raise TypeError(f'level {name!r} index must be an int or None, '
                             f'got {idx!r}')
     return parsed
+
+
+def _parse_vertex_levels(levels: Optional[Sequence[str]],
+                         all_levels: Mapping[str, Optional[int]]) -> set:
+    """The levels of ``vertex_levels`` (every level when None)."""
+    if levels is None:
+        return set(all_levels)
+    if isinstance(levels, str):
+        raise TypeError('vertex_levels must be a sequence of level names, '
+                        f'got the string {levels!r}')
+    unknown = [name for name in levels if name not in all_levels]
+    if unknown:
+        raise ValueError(f'vertex_levels {unknown} are not SEKD levels; '
+                         f'choose among levels={list(all_levels)}')
+    return set(levels)
 
 
 def _check_weight(name: str, weight: float) -> None:

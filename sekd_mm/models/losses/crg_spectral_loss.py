@@ -6,6 +6,8 @@ from torch import Tensor
 from ..utils.crg import SHIPPED, CRGPair, no_autocast, split_bands
 from .crg_base import BaseCRGLoss
 
+FORMS = ('embedding', 'eigvals')
+
 
 @MODELS.register_module()
 class CRGSpectralLoss(BaseCRGLoss):
@@ -28,21 +30,35 @@ class CRGSpectralLoss(BaseCRGLoss):
     degenerate eigenspaces, and its gradient is linear in ``L^S`` (no
     ``eigh`` backward, which explodes when eigenvalues are close).
 
+    With ``form='eigvals'`` (a design candidate) only the spectra are
+    matched: the same ``k`` eigenvalues of the student's Laplacian
+    (``torch.linalg.eigvalsh``, whose backward ``V diag(g) V^T`` stays
+    finite at repeated eigenvalues) and the teacher's,
+
+    ``L_S = mean_g |Lambda^S_g - Lambda^T_g|^2 / k_g``
+
+    which no relabelling of the student's channels alone changes: the
+    student's channels need not correspond to the teacher's one by one.
+
     Args:
         k (int): Number of eigenvectors, ``1 <= k < C``.
         groups (int): Number of eigenvector bands, ``1 <= groups <= k``.
+        form (str): ``'embedding'`` (the shipped design) or ``'eigvals'``.
         **kwargs: see :class:`BaseCRGLoss`.
     """
 
     def __init__(self,
                  k: int = SHIPPED.k,
                  groups: int = SHIPPED.groups,
+                 form: str = SHIPPED.spectral,
                  **kwargs) -> None:
         super().__init__(**kwargs)
         if k < 1:
             raise ValueError(f'k must be >= 1, got {k}')
+        if form not in FORMS:
+            raise ValueError(f'form must be one of {FORMS}, got {form!r}')
         self.bands = split_bands(0, k, groups)
-        self.k, self.groups = k, groups
+        self.k, self.groups, self.form = k, groups, form
 
     def check(self, preds_S: Tensor, preds_T: Tensor) -> None:
         super().check(preds_S, preds_T)
@@ -57,11 +73,21 @@ class CRGSpectralLoss(BaseCRGLoss):
                 f'{num_channels - 1}.')
 
     def compute(self, pair: CRGPair) -> Tensor:
-        vecs = pair.teacher_spectrum(self.k).vectors  # G x C x k
-        # matmuls in the graph's precision, not autocast's half precision
+        spectrum = pair.teacher_spectrum(self.k)
+        # in the graph's precision, not autocast's half precision
         with no_autocast(pair.student):
-            res = (pair.laplacian_S - pair.laplacian_T) @ vecs
-            per_vec = res.square().sum(1)  # G x k
+            if self.form == 'eigvals':
+                lap = pair.laplacian_S
+                # the solver fails on a non-finite matrix: solve a finite
+                # copy and carry the NaN / inf on (0 * inf is NaN), so that
+                # the distiller's finite check names this term
+                values_S = torch.linalg.eigvalsh(torch.nan_to_num(
+                    lap, nan=0.0, posinf=0.0, neginf=0.0))[:, 1:self.k + 1]
+                values_S = values_S + 0 * lap.sum()
+                per_vec = (values_S - spectrum.values).square()  # G x k
+            else:
+                res = (pair.laplacian_S - pair.laplacian_T) @ spectrum.vectors
+                per_vec = res.square().sum(1)  # G x k
             terms = [per_vec[:, lo:hi].sum() / (per_vec.shape[0] * (hi - lo))
                      for lo, hi in self.bands]
         return torch.stack(terms).mean()

@@ -30,9 +30,11 @@ The shipped design, :class:`SEKDDesign` (the one source of its defaults;
   ``box_graph`` builds them over the pixels inside the ground-truth boxes
   only (object-level graphs); ``edge_relation = 'cka'`` compares the
   student's own map (before its connector) with the teacher's through the
-  CKA of their two CRGs, a relation whose channel counts need not match.
-  All three are candidates (docs/design_log.md); the vertices stay as
-  shipped in each.
+  CKA of their two CRGs, a relation whose channel counts need not match;
+  ``spectral = 'eigvals'`` matches the ``k`` low eigenvalues of the two
+  Laplacians instead of the teacher's eigenvectors (a spectrum that needs
+  no channel-to-channel correspondence). All four are candidates
+  (docs/design_log.md); the vertices stay as shipped in each.
 
 All graph arithmetic runs in float32 (float64 for float64 inputs) with
 autocast disabled, so half-precision training never reaches the
@@ -80,6 +82,10 @@ class SEKDDesign:
         edge_relation (str): ``'pearson'`` matches the edges; ``'cka'``
             makes ``L_E = 1 - CKA`` of the student's map before its
             connector and the teacher's map (:func:`crg_cka`).
+        spectral (str): ``'embedding'`` matches the teacher's spectral
+            embedding (its eigenvectors); ``'eigvals'`` matches the ``k``
+            low eigenvalues of the two Laplacians, which no relabelling of
+            the student's channels alone changes.
     """
     alpha: float = 1.5
     beta: float = 2.25
@@ -92,12 +98,13 @@ class SEKDDesign:
     cells: int = 1
     box_graph: bool = False
     edge_relation: str = 'pearson'
+    spectral: str = 'embedding'
 
     #: Design candidates under study (docs/design_log.md), off in the
     #: shipped design: :meth:`spec` leaves them out, so a config carries
     #: one only when it tries it.
     CANDIDATES: ClassVar[Tuple[str, ...]] = ('cells', 'box_graph',
-                                             'edge_relation')
+                                             'edge_relation', 'spectral')
 
     def spec(self) -> dict:
         """The fields of the design, candidates left out, as the ``sekd``
