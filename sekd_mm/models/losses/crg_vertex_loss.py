@@ -1,6 +1,7 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 from mmrazor.registry import MODELS
 from torch import Tensor
+from torch.nn import functional as F
 
 from ..utils.crg import CRGPair
 from .crg_base import BaseCRGLoss
@@ -31,6 +32,11 @@ class CRGVertexLoss(BaseCRGLoss):
     """
 
     def compute(self, pair: CRGPair) -> Tensor:
+        if not (self.channel_attention or self.spatial_attention):
+            # the mean over (B, C, H, W) of (V^S - V^T)^2, with V the rows
+            # times sqrt(BHW): on the contiguous C x BHW rows
+            return F.mse_loss(pair.rows_S, pair.rows_T,
+                              reduction='sum') / pair.num_channels
         err = (pair.vertices_S - pair.vertices_T).square()
         if self.channel_attention:
             err = err * pair.attention.channel[:, :, None, None]

@@ -207,14 +207,15 @@ def standardize_rows(x: Tensor,
         total = weights.sum().clamp_min(torch.finfo(x.dtype).tiny)
         mean = (x * weights).sum(-1, keepdim=True) / total
         xc = (x - mean) * weights.sqrt()
-    sq_norm = xc.square().sum(dim=-1, keepdim=True)
-    # not `sq_norm > eps**2`: a NaN row must stay NaN (so that a corrupt
-    # step is caught by SEKDDistiller's finite check), not become zero
-    valid = ~(sq_norm <= eps * eps)
-    # where() on both sides: the unselected branch gets a zero gradient and
-    # rsqrt never sees 0, so there is no inf * 0 = NaN in the backward.
-    safe = torch.where(valid, sq_norm, torch.ones_like(sq_norm))
-    return torch.where(valid, xc * safe.rsqrt(), torch.zeros_like(xc))
+    norm = torch.linalg.vector_norm(xc, dim=-1, keepdim=True)
+    # not `norm > eps`: a NaN row must stay NaN (so that a corrupt step is
+    # caught by SEKDDistiller's finite check), not become zero
+    valid = ~(norm <= eps)
+    # the norm's backward divides by the norm: where() keeps 0 out of it
+    # (no inf * 0 = NaN); the per-row factor is 0 for a zero-variance row,
+    # so a single full-size multiply makes the rows
+    safe = torch.where(valid, norm, torch.ones_like(norm))
+    return xc * (valid / safe)
 
 
 def pearson_matrix(a: Tensor,
@@ -266,20 +267,24 @@ def channel_rows(feat: Tensor) -> Tensor:
     return feat.transpose(0, 1).reshape(feat.shape[1], -1)
 
 
-def standardize_channels(feat: Tensor) -> Tensor:
+def standardize_channels(feat: Tensor,
+                         rows: Optional[Tensor] = None) -> Tensor:
     """Standardise each channel over ``(B, H, W)`` (PKD's normalisation):
     :func:`standardize_rows` of :func:`channel_rows`, scaled to unit
     variance. A constant channel becomes 0.
 
     Args:
         feat (Tensor): ``B x C x H x W`` in float32/float64.
+        rows (Tensor, optional): ``standardize_rows(channel_rows(feat))``
+            when the caller has it (it is not computed again).
 
     Returns:
         Tensor: same shape, zero mean and unit variance per channel.
     """
     b, c, h, w = feat.shape
-    rows = standardize_rows(channel_rows(feat)) * (b * h * w)**0.5
-    return rows.reshape(c, b, h, w).transpose(0, 1)
+    if rows is None:
+        rows = standardize_rows(channel_rows(feat))
+    return (rows * (b * h * w)**0.5).reshape(c, b, h, w).transpose(0, 1)
 
 
 def grid_windows(x: Tensor, cells: int) -> List[Tensor]:
@@ -296,7 +301,8 @@ def grid_windows(x: Tensor, cells: int) -> List[Tensor]:
 
 def channel_adjacency(feat: Tensor,
                       spatial: Optional[Tensor] = None,
-                      cells: int = 1) -> Tensor:
+                      cells: int = 1,
+                      rows: Optional[Tensor] = None) -> Tensor:
     """The CRG's edges: Pearson correlation between the channels of a
     feature map, each channel flattened over ``(B, H, W)``, weighted by
     the spatial attention ``spatial`` if given (a weighted Pearson
@@ -308,11 +314,22 @@ def channel_adjacency(feat: Tensor,
         feat (Tensor): ``B x C x H x W`` in float32/float64.
         spatial (Tensor, optional): ``B x H x W`` spatial attention.
         cells (int): grid size; 1 is one graph per map.
+        rows (Tensor, optional): ``standardize_rows(channel_rows(feat))``
+            when the caller has it (e.g. from the vertices), for one graph
+            per map without weights: the graph is then its Gram matrix,
+            and the rows are not standardised again.
 
     Returns:
         Tensor: ``G x C x C`` (``G = 1`` graph per level and step, or one
         per window), entries in ``[-1, 1]``. Costs ``C^2 B H W``.
     """
+    if rows is not None:
+        if cells != 1 or spatial is not None:
+            raise ValueError('channel_adjacency: rows are the unweighted '
+                             'rows of the whole map; pass them only with '
+                             'cells=1 and no spatial weights')
+        adj = (rows @ rows.transpose(0, 1)).unsqueeze(0)
+        return 0.5 * (adj + adj.transpose(-1, -2))
     feats = grid_windows(feat, cells)
     weights = [None] * len(feats) if spatial is None else [
         window.reshape(-1) for window in grid_windows(spatial, cells)]
@@ -535,40 +552,60 @@ class CRGPair:
         return CRGAttention.from_teacher(self.teacher, self.tau)
 
     @cached_property
+    def rows_S(self) -> Tensor:
+        """The student's channels over ``(B, H, W)`` as centred unit rows,
+        ``C x BHW`` (:func:`standardize_rows`): what the vertices and the
+        whole-map graph are both made of."""
+        with no_autocast(self.student):
+            return standardize_rows(channel_rows(self.student))
+
+    @cached_property
+    def rows_T(self) -> Tensor:
+        """The teacher's rows (no gradient), as :attr:`rows_S`."""
+        with torch.no_grad(), no_autocast(self.teacher):
+            return standardize_rows(channel_rows(self.teacher))
+
+    @cached_property
     def vertices_S(self) -> Tensor:
         """Student vertex features: channels standardised over ``(B, H,
         W)``, ``B x C x H x W``."""
         with no_autocast(self.student):
-            return standardize_channels(self.student)
+            return standardize_channels(self.student, self.rows_S)
 
     @cached_property
     def vertices_T(self) -> Tensor:
         """Teacher vertex features (no gradient), as :attr:`vertices_S`."""
         with torch.no_grad(), no_autocast(self.teacher):
-            return standardize_channels(self.teacher)
+            return standardize_channels(self.teacher, self.rows_T)
 
     @property
     def channel_weights(self) -> Tensor:
         """Channel attention of the graph (mean over the batch), ``1 x C``."""
         return self.attention.channel.mean(0, keepdim=True)
 
-    def _adjacency(self, feat: Tensor) -> Tensor:
+    def _adjacency(self, feat: Tensor, rows: str) -> Tensor:
+        """The graph of ``feat``; one graph of the whole map without
+        weights is the Gram matrix of its rows (the attribute ``rows``),
+        which the vertex term shares."""
         spatial = self.attention.spatial if self.spatial_attention else None
         if self.region is not None:
             spatial = self.region if spatial is None else spatial * self.region
+        plain = spatial is None and self.cells == 1
         with no_autocast(feat):
-            return channel_adjacency(feat, spatial, self.cells)
+            return channel_adjacency(
+                feat, spatial, self.cells,
+                rows=getattr(self, rows) if plain else None)
 
     @cached_property
     def adjacency_S(self) -> Tensor:
         """``G x C x C`` student adjacency (differentiable)."""
-        return self._adjacency(self.student)
+        return self._adjacency(self.student, 'rows_S')
 
     @cached_property
     def adjacency_T(self) -> Tensor:
         """``G x C x C`` teacher adjacency (no gradient)."""
         with torch.no_grad():
-            return self._adjacency(self.teacher)
+            return self._adjacency(self.teacher, 'rows_T')
 
     @cached_property
     def laplacian_S(self) -> Tensor:
