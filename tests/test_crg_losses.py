@@ -503,3 +503,15 @@ def test_eigvals_form_matches_the_laplacians_spectra():
     assert not torch.allclose(embedding(s[:, perm], t), embedding(s, t))
     with pytest.raises(ValueError, match='form must be'):
         CRGSpectralLoss(form='subspace')
+
+
+def test_adjacency_from_shared_rows_is_the_pearson_graph():
+    """The whole-map graph built from the vertex rows (one standardisation
+    per side) equals the one built from the map; the rows are refused
+    where the graph is weighted or windowed."""
+    s, _ = maps(seed=7)
+    rows = crg_module.standardize_rows(crg_module.channel_rows(s))
+    shared = crg_module.channel_adjacency(s, rows=rows)
+    torch.testing.assert_close(shared, crg_module.channel_adjacency(s))
+    with pytest.raises(ValueError, match='cells=1 and no spatial weights'):
+        crg_module.channel_adjacency(s, cells=2, rows=rows)
