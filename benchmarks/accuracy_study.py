@@ -3,7 +3,8 @@
 distillers side by side on the embedded synthetic dataset.
 
     python benchmarks/accuracy_study.py [--preset cpu|large]
-        [--detector retinanet|faster-rcnn] [--split tune|report]
+        [--detector retinanet|faster-rcnn] [--student r18-w32|r18-w16|mbv2]
+        [--split tune|report]
         [--regime short|long]
         [--seeds 0 1 2] [--methods alone sekd pkd ...] [--jobs N]
         [--work-dir work_dirs/accuracy_study] [--teacher-ckpt CKPT]
@@ -16,7 +17,10 @@ students, and cached; then every method in ``benchmarks/methods.py`` trains
 the same student (R-18 at half width, FPN 64, same detector) with the same
 schedule on every seed, through ``tools/train.py`` exactly as a user would
 run it, and is evaluated with COCO metrics on the val split. Runs go
-``--jobs`` at a time, each with ``cores / jobs`` threads.
+``--jobs`` at a time, each with ``cores / jobs`` threads. ``--student``
+trains another RetinaNet student instead (``methods.STUDENTS``: R-18 at a
+quarter width, or MobileNetV2) from the same teacher; its runs land in
+``<regime>-<split>_<student>``.
 
 Everything lands in ``--work-dir``: ``teacher/``, ``<method>/seed<S>/``
 (config, log, checkpoint and ``result.json``), and the report:
@@ -85,8 +89,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from methods import (DETECTORS, METHODS, Method, parse_cfg_options, select,
-                     teacher_config, weight_options)
+from methods import (DETECTORS, METHODS, STUDENTS, Method, parse_cfg_options,
+                     select, teacher_config, weight_options)
 from tuning import (FACTOR_GRID, Setting, next_settings, setting_key,
                     tuning_record)
 
@@ -129,6 +133,10 @@ def parse_args(argv=None):
     parser.add_argument('--detector', choices=DETECTORS,
                         default='retinanet',
                         help='the embedded R-34 -> R-18 w32 pair to distil')
+    parser.add_argument('--student', choices=STUDENTS, default='r18-w32',
+                        help='the student of every row (RetinaNet only for '
+                        'the others): ' + ', '.join(
+                            f'{k} {v}' for k, v in STUDENTS.items()))
     parser.add_argument('--seeds', type=int, nargs='+',
                         help='default: 0 1 2 (report), 100 (tune)')
     parser.add_argument('--factors', nargs='+', default=['1'],
@@ -164,6 +172,11 @@ def parse_args(argv=None):
         parser.error('--search tunes: use it with --split tune')
     if args.search and args.tuned:
         parser.error('--search and --tuned exclude each other')
+    try:
+        for method in select(args.methods).values():
+            method.config(args.detector, args.student)
+    except ValueError as e:
+        parser.error(str(e))
     if args.seeds is None:
         args.seeds = [0, 1, 2] if args.split == 'report' else [100]
     for key, value in PRESETS[args.preset].items():
@@ -556,8 +569,9 @@ def report(args, methods: dict, results: Dict[tuple, dict],
         f'# Accuracy study on the embedded synthetic dataset\n\n'
         f'COCO bbox metrics (x100) on {args.num_val} val images of the '
         f'{args.split} split, mean ± std '
-        f'over seeds {", ".join(map(str, seeds))}; student {det} R-18 '
-        f'w32 (FPN 64), {args.student_iters} iterations of batch 8 at '
+        f'over seeds {", ".join(map(str, seeds))}; student {det} '
+        f'{STUDENTS[args.student]}, {args.student_iters} iterations of '
+        f'batch 8 at '
         f'{args.img_scale} px; teacher {det} R-34 (FPN 128), '
         f'{args.teacher_iters} iterations; {args.num_train} train images. '
         f'ΔAP is the mean ± std over seeds of (method - student alone) '
@@ -615,7 +629,8 @@ def plot(path: str, summary: dict, teacher_ap: float, args) -> None:
     fig.suptitle(
         f'Embedded study, {len(args.seeds)} seeds (bar: mean, whisker: '
         f'std, dots: seeds)\nteacher {100 * teacher_ap:.1f} AP; student '
-        f'{args.student_iters} iterations at {args.img_scale} px',
+        f'{STUDENTS[args.student]}, {args.student_iters} iterations at '
+        f'{args.img_scale} px',
         fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -675,14 +690,19 @@ def read_tuned(args) -> dict:
         return json.load(f)
 
 
-def at_setting(method: Method, setting: Setting, detector: str) -> Method:
+def config_of(method: Method, args) -> str:
+    """``method``'s config for the study's detector and student."""
+    return method.config(args.detector, args.student)
+
+
+def at_setting(method: Method, setting: Setting, args) -> Method:
     """``method`` at ``setting``: its levels and warm-up (kept as
     configured where None, or where the method has no level choice), then
     its loss weights times the factor."""
     levels = setting.levels if method.level_key else None
     method = method.setting(levels=levels, warmup=setting.warmup)
     return method._replace(options=tuple(
-        weight_options(method, method.config(detector), setting.factor)))
+        weight_options(method, config_of(method, args), setting.factor)))
 
 
 def factor_grid(factors: List[str], name: str) -> List[float]:
@@ -720,15 +740,14 @@ def variants(args, methods: Dict[str, Method]) -> Dict[str, Method]:
             continue
         if args.tuned:
             out[name] = at_setting(
-                method, tuned.get(name, Setting(1.0, None, None)),
-                args.detector)
+                method, tuned.get(name, Setting(1.0, None, None)), args)
             continue
         for factor in factor_grid(args.factors, name):
             key = name if factor == 1 else f'{name}@x{factor:g}'
             label = method.label if key == name else \
                 f'{method.label} x{factor:g}'
             out[key] = at_setting(method, Setting(factor, None, None),
-                                  args.detector)._replace(label=label)
+                                  args)._replace(label=label)
     return out
 
 
@@ -744,7 +763,7 @@ def searched(args, methods: Dict[str, Method],
             continue
         for setting in settings[name]:
             key = setting_key(name, setting)
-            out[key] = at_setting(method, setting, args.detector)._replace(
+            out[key] = at_setting(method, setting, args)._replace(
                 label=f'{method.label} {key[len(name) + 1:]}')
     return out
 
@@ -874,19 +893,27 @@ def write_table_json(path: str, args, methods: Dict[str, Method],
         if name in tuning:
             rows[name]['tuning'] = tuning[name]
         if name == 'sekd':
-            rows[name]['config'] = method.config(args.detector)
+            rows[name]['config'] = config_of(method, args)
     with open(path, 'w', encoding='utf-8') as f:
         json.dump(dict(regime=args.regime, detector=args.detector,
-                       dataset=args.dataset, seeds=seeds,
+                       student=args.student, dataset=args.dataset,
+                       seeds=seeds,
                        num_val=args.num_val, split=args.split,
                        student_iters=args.student_iters, methods=rows),
                   f, indent=2)
 
 
+def student_suffix(args) -> str:
+    """``_<student>`` for a student other than the default, else empty."""
+    return '' if args.student == next(iter(STUDENTS)) else \
+        f'_{args.student}'
+
+
 def split_dir_of(args) -> str:
-    """``<work-dir>/[<detector>/]<regime>-<split>``: the split's runs."""
-    return osp.join(args.work_dir,
-                    study_dir(args, f'{args.regime}-{args.split}'))
+    """``<work-dir>/[<detector>/]<regime>-<split>[_<student>]``: the
+    split's runs (the teacher is shared by every student)."""
+    return osp.join(args.work_dir, study_dir(
+        args, f'{args.regime}-{args.split}{student_suffix(args)}'))
 
 
 def teacher_run(args) -> Run:
@@ -914,7 +941,7 @@ def student_runs(args, methods: Dict[str, Method], checkpoint: str,
                             # the student only; the teacher is evaluated once
                             'val_cfg.type=ValLoop']
             runs.append(
-                Run(name, seed, method.config(args.detector),
+                Run(name, seed, config_of(method, args),
                     osp.join(split_dir, name, f'seed{seed}'), options,
                     teacher=teacher_id))
     runs.sort(key=lambda r: (r.seed, not methods[r.name].distills))
@@ -1041,7 +1068,8 @@ def main(argv=None) -> None:
         tuned = list(tuned_settings(args))
         write_table_json(
             osp.join(split_dir,
-                     f'accuracy_study_{args.regime}_{args.detector}.json'),
+                     f'accuracy_study_{args.regime}_{args.detector}'
+                     f'{student_suffix(args)}.json'),
             args, methods, results, tuned)
     print('\n' + text, flush=True)
     log(f'done in {(time.time() - start) / 60:.1f} min; report, plot and '

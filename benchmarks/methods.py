@@ -13,6 +13,12 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: Detectors of the embedded study; each has every method's config with
 #: ``retinanet`` replaced by its name (``configs/*/*faster-rcnn*``).
 DETECTORS = ('retinanet', 'faster-rcnn')
+#: Students of the embedded study (the first is the default): each has
+#: every method's config with ``r18-w32`` replaced by its name (RetinaNet
+#: only for the other two, ``configs/*/*retinanet*_r18-w16_*``).
+STUDENTS = {'r18-w32': 'R-18 w32 (FPN 64)',
+            'r18-w16': 'R-18 w16 (FPN 32)',
+            'mbv2': 'MobileNetV2 (FPN 64)'}
 
 #: The weights a loss-weight sweep scales, per kind of method: dotted config
 #: keys, ``*`` standing for every key of that dict (e.g. every level's loss).
@@ -62,17 +68,23 @@ class Method(NamedTuple):
     def distills(self) -> bool:
         return self.coco.startswith('configs/')
 
-    def config(self, detector: str = 'retinanet') -> str:
+    def config(self, detector: str = 'retinanet',
+               student: str = 'r18-w32') -> str:
         """The embedded config of this method for ``detector`` (one of
-        :data:`DETECTORS`); ``ValueError`` if that config does not exist.
-        """
+        :data:`DETECTORS`) and ``student`` (one of :data:`STUDENTS`);
+        ``ValueError`` if that config does not exist."""
         if detector not in DETECTORS:
             raise ValueError(f'unknown detector {detector!r}; valid: '
                              f'{", ".join(DETECTORS)}')
-        path = self.embedded.replace('retinanet', detector)
+        if student not in STUDENTS:
+            raise ValueError(f'unknown student {student!r}; valid: '
+                             f'{", ".join(STUDENTS)}')
+        path = self.embedded.replace('retinanet', detector).replace(
+            'r18-w32', student)
         if not osp.exists(osp.join(REPO, path)):
-            raise ValueError(f'{self.label} has no {detector} config '
-                             f'({path} does not exist)')
+            raise ValueError(f'{self.label} has no {detector} config for '
+                             f'the student {student} ({path} does not '
+                             f'exist)')
         return path
 
     def setting(self, levels: Optional[str] = None,

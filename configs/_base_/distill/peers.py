@@ -62,6 +62,11 @@ peers_embedded = {
     m: _peer_distiller(m, ('p2', 'p3', 'p4', 'p5', 'p6'), 64, 128)
     for m in _LOSSES
 }
+# The quarter-width R-18 student (FPN 32 -> teacher FPN 128).
+peers_embedded_w16 = {
+    m: _peer_distiller(m, ('p2', 'p3', 'p4', 'p5', 'p6'), 32, 128)
+    for m in _LOSSES
+}
 # COCO RetinaNet R-101 -> R-50: P3-P7, FPN 256 both.
 peers_retinanet_fpn256 = {
     m: _peer_distiller(m, ('p3', 'p4', 'p5', 'p6', 'p7'), 256, 256)

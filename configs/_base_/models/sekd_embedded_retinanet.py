@@ -14,25 +14,43 @@ det_data_preprocessor = dict(
     pad_size_divisor=32)
 
 
-def _retinanet(depth, base, fpn):
+def _resnet(depth, base):
+    """A ResNet of ``base`` stem channels and its four stages' widths."""
+    return dict(
+        type='ResNet',
+        depth=depth,
+        base_channels=base,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=-1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False,
+        style='pytorch',
+        init_cfg=None), [base, base * 2, base * 4, base * 8]
+
+
+def _mobilenet_v2():
+    """MobileNetV2 (width 1) at strides 4-32: the outputs of its stages 2,
+    3, 5 and 7 (24, 32, 96 and 320 channels)."""
+    return dict(
+        type='MobileNetV2',
+        out_indices=(1, 2, 4, 6),
+        frozen_stages=-1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False,
+        init_cfg=None), [24, 32, 96, 320]
+
+
+def _retinanet(backbone, fpn):
+    backbone, widths = backbone
     return dict(
         _scope_='mmdet',
         type='RetinaNet',
         data_preprocessor=det_data_preprocessor,
-        backbone=dict(
-            type='ResNet',
-            depth=depth,
-            base_channels=base,
-            num_stages=4,
-            out_indices=(0, 1, 2, 3),
-            frozen_stages=-1,
-            norm_cfg=dict(type='BN', requires_grad=True),
-            norm_eval=False,
-            style='pytorch',
-            init_cfg=None),
+        backbone=backbone,
         neck=dict(
             type='FPN',
-            in_channels=[base, base * 2, base * 4, base * 8],
+            in_channels=widths,
             out_channels=fpn,
             start_level=0,
             add_extra_convs='on_input',
@@ -79,5 +97,11 @@ def _retinanet(depth, base, fpn):
             max_per_img=100))
 
 
-teacher_model = _retinanet(depth=34, base=64, fpn=128)
-student_model = _retinanet(depth=18, base=32, fpn=64)
+teacher_model = _retinanet(_resnet(depth=34, base=64), fpn=128)
+student_model = _retinanet(_resnet(depth=18, base=32), fpn=64)
+# The students where the teacher's vertices cannot be matched as easily
+# (docs/method.md, "Students"): R-18 at a quarter of its width with a
+# quarter of the teacher's FPN channels (32), and another backbone family
+# (MobileNetV2, FPN 64 like the default student).
+student_model_r18_w16 = _retinanet(_resnet(depth=18, base=16), fpn=32)
+student_model_mbv2 = _retinanet(_mobilenet_v2(), fpn=64)

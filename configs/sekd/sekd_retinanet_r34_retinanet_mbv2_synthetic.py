@@ -1,0 +1,6 @@
+# SEKD: RetinaNet R-34 (FPN 128) -> MobileNetV2 (FPN 64), embedded COCO:
+# the R-18 w32 config with the student swapped (docs/method.md,
+# "Students").
+_base_ = ['./sekd_retinanet_r34_retinanet_r18-w32_synthetic.py']
+
+model = dict(architecture=dict(_delete_=True, **_base_.student_model_mbv2))
