@@ -198,6 +198,12 @@ METHODS = dict(
                         _SEKD.format(EMBEDDED), _SEKD.format(COCO),
                         _sekd(spectral='eigvals'), SEKD_WEIGHTS,
                         level_key='sekd'),
+    # ... and with the student's eigenvalues from its own map (before its
+    # connector: the channel counts need not match; the narrow students)
+    sekd_eigvals_own=Method(
+        'SEKD (V+E+S), spectrum as eigenvalues of the student\'s own map',
+        _SEKD.format(EMBEDDED), _SEKD.format(COCO),
+        _sekd(spectral='eigvals_own'), SEKD_WEIGHTS, level_key='sekd'),
     sekd_split=Method(
         'SEKD (V+E+S), V on the chosen levels, the graph on all five',
         _SEKD.format(EMBEDDED), _SEKD.format(COCO),

@@ -4,7 +4,8 @@ shipped design (the losses' defaults) and on each remaining switch: the
 paper's attention guidance (spatial, channel, its temperature) and its
 grouping of eigenvectors, and the design candidates (local graphs,
 ``cells``; CKA of the two graphs, ``relation='cka'``; the Laplacians'
-eigenvalues, ``form='eigvals'``)."""
+eigenvalues, ``form='eigvals'``, also from the student's own map,
+``form='eigvals_own'``)."""
 import numpy as np
 import pytest
 import torch
@@ -39,6 +40,8 @@ LOSSES = {
     'spectral_eigvals': lambda: CRGSpectralLoss(form='eigvals'),
     'spectral_eigvals_groups': lambda: CRGSpectralLoss(
         k=4, groups=2, form='eigvals'),
+    # without a map before the connector, the student's own map is its map
+    'spectral_eigvals_own': lambda: CRGSpectralLoss(form='eigvals_own'),
 }
 SPECTRAL = [name for name in LOSSES if name.startswith('spectral')]
 C = 10  # channels of the test maps: the shipped k = 8 needs C > 8
@@ -503,6 +506,37 @@ def test_eigvals_form_matches_the_laplacians_spectra():
     assert not torch.allclose(embedding(s[:, perm], t), embedding(s, t))
     with pytest.raises(ValueError, match='form must be'):
         CRGSpectralLoss(form='subspace')
+
+
+def test_eigvals_own_form_reads_the_students_own_map():
+    """``form='eigvals_own'``: the student's eigenvalues come from the graph
+    of its own map (6 channels against the teacher's 10), against numpy;
+    the gradient reaches that map and not the connector's output, a
+    relabelling of its channels changes nothing, and a ``k`` its channels
+    cannot hold is refused naming the fix."""
+    s, t = maps(seed=8)
+    own = maps(c=6, seed=9)[0].requires_grad_(True)
+    s = s.requires_grad_(True)
+    loss = CRGSpectralLoss(k=4, form='eigvals_own')
+    pair = loss.make_pair(s, t, student_own=own)
+    value = loss.compute(pair)
+    lap_own = _reference_laplacian(_reference_adjacency(own.detach()))
+    lap_t = _reference_laplacian(_reference_adjacency(t))
+    expected = np.mean((np.linalg.eigvalsh(lap_own)[1:5] -
+                        np.linalg.eigvalsh(lap_t)[1:5])**2)
+    assert value.item() == pytest.approx(expected, rel=1e-4)
+    value.backward()
+    assert s.grad is None
+    assert torch.isfinite(own.grad).all() and own.grad.abs().sum() > 0
+    perm = torch.randperm(6, generator=torch.Generator().manual_seed(5))
+    relabelled = loss.compute(loss.make_pair(s, t, student_own=own[:, perm]))
+    assert relabelled.item() == pytest.approx(value.item(), rel=1e-4)
+    # the teacher's own graph matches itself
+    assert loss.compute(loss.make_pair(s, t, student_own=t)).item() == \
+        pytest.approx(0.0, abs=1e-10)
+    with pytest.raises(ValueError, match='Set k <= 5'):
+        CRGSpectralLoss(k=6, form='eigvals_own').compute(
+            loss.make_pair(s, t, student_own=own))
 
 
 def test_adjacency_from_shared_rows_is_the_pearson_graph():

@@ -72,8 +72,10 @@ def test_each_label_says_what_runs(study):
             assert ('object-level' in label) == boxes, key
             cka = sekd.get('edge_relation', 'pearson') == 'cka'
             assert ('CKA' in label) == cka, key
-            eigvals = sekd.get('spectral', 'embedding') == 'eigvals'
-            assert ('eigenvalues' in label) == eigvals, key
+            spectral = sekd.get('spectral', 'embedding')
+            assert ('eigenvalues' in label) == (spectral != 'embedding'), key
+            own = 'eigenvalues of the student\'s own map' in label
+            assert own == (spectral == 'eigvals_own'), key
             split = 'vertex_levels' in sekd
             assert ('graph on all five' in label) == split, key
             if split:

@@ -379,6 +379,32 @@ def test_cka_edges_read_the_students_own_map():
     assert conv.weight.grad.abs().sum() > 0
 
 
+def test_own_map_eigenvalues_read_the_students_own_map():
+    """spectral='eigvals_own' (a design candidate): L_S compares the
+    eigenvalues of the student's own graph (128 channels, before its
+    connector) with the teacher's (256); the edges keep the connector."""
+    from sekd_mm.models import CRGEdgeLoss, CRGSpectralLoss
+    torch.manual_seed(0)
+    algo = sekd_algorithm(
+        detector_cfg(depth=18, fpn_channels=128), detector_cfg(depth=18),
+        sekd=dict(levels=('p3', 'p4'), spectral='eigvals_own',
+                  student_connectors=dict(type='ConvModuleConnector',
+                                          in_channel=128, out_channel=256)))
+    losses = algo(**demo_batch(algo), mode='loss')
+    distiller = algo.distiller
+    k = distiller.sekd_losses['s'].k
+    for name in ('p3', 'p4'):
+        s, t = distiller.level_features(name)
+        own = distiller.student_own(name)
+        spectral = CRGSpectralLoss(k=k, form='eigvals_own')
+        torch.testing.assert_close(
+            losses[f'distill.loss_sekd_s_{name}'],
+            SHIPPED.gamma * spectral.compute(
+                spectral.make_pair(s, t, student_own=own)))
+        torch.testing.assert_close(losses[f'distill.loss_sekd_e_{name}'],
+                                   SHIPPED.beta * CRGEdgeLoss()(s, t))
+
+
 def test_vertex_levels_keep_the_graph_on_every_level():
     """vertex_levels (a design candidate): L_V only on the levels named,
     L_E and L_S on all; spectral='eigvals' reaches the spectral loss."""

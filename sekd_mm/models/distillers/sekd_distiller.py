@@ -65,7 +65,9 @@ class SEKDDistiller(ConfigurableDistiller):
               the student's map before its connector and the teacher's
               (:class:`CRGEdgeLoss`).
             - ``spectral`` (str): ``'eigvals'`` makes ``L_S`` match the
-              two Laplacians' low eigenvalues (:class:`CRGSpectralLoss`).
+              two Laplacians' low eigenvalues, ``'eigvals_own'`` with the
+              student's from its map before its connector
+              (:class:`CRGSpectralLoss`).
             - ``student_connectors`` (dict, optional): a connector config
               applied to each level (one instance per level), or a dict
               ``level -> connector config``; needed when the student's
@@ -281,8 +283,10 @@ class SEKDDistiller(ConfigurableDistiller):
         """
         # The three losses share their graph settings, so any of them
         # builds the pair all three read.
-        own = self.sekd_weights['e'] > 0 and \
-            self.sekd_losses['e'].relation == 'cka'
+        own = (self.sekd_weights['e'] > 0 and
+               self.sekd_losses['e'].relation == 'cka') or (
+                   self.sekd_weights['s'] > 0 and
+                   self.sekd_losses['s'].form == 'eigvals_own')
         pairs = {}
         for name in self.sekd_levels:
             feat_s, feat_t = self.level_features(name)

@@ -6,7 +6,7 @@ from torch import Tensor
 from ..utils.crg import SHIPPED, CRGPair, no_autocast, split_bands
 from .crg_base import BaseCRGLoss
 
-FORMS = ('embedding', 'eigvals')
+FORMS = ('embedding', 'eigvals', 'eigvals_own')
 
 
 @MODELS.register_module()
@@ -39,11 +39,16 @@ class CRGSpectralLoss(BaseCRGLoss):
 
     which no relabelling of the student's channels alone changes: the
     student's channels need not correspond to the teacher's one by one.
+    ``form='eigvals_own'`` takes the student's eigenvalues from the graph
+    of its own map before its connector (``C_s`` channels, ``k < C_s``;
+    the pair's ``student_own``), so that the channel counts need not match
+    either and no gradient goes through the connector.
 
     Args:
         k (int): Number of eigenvectors, ``1 <= k < C``.
         groups (int): Number of eigenvector bands, ``1 <= groups <= k``.
-        form (str): ``'embedding'`` (the shipped design) or ``'eigvals'``.
+        form (str): ``'embedding'`` (the shipped design), ``'eigvals'`` or
+            ``'eigvals_own'``.
         **kwargs: see :class:`BaseCRGLoss`.
     """
 
@@ -76,8 +81,14 @@ class CRGSpectralLoss(BaseCRGLoss):
         spectrum = pair.teacher_spectrum(self.k)
         # in the graph's precision, not autocast's half precision
         with no_autocast(pair.student):
-            if self.form == 'eigvals':
-                lap = pair.laplacian_S
+            if self.form != 'embedding':
+                lap = pair.laplacian_S if self.form == 'eigvals' else \
+                    pair.laplacian_S_own
+                if lap.shape[-1] <= self.k:
+                    raise ValueError(
+                        f'CRGSpectralLoss: k={self.k} eigenvalues need more '
+                        f'than k channels, the student\'s own map has '
+                        f'{lap.shape[-1]}. Set k <= {lap.shape[-1] - 1}.')
                 # the solver fails on a non-finite matrix: solve a finite
                 # copy and carry the NaN / inf on (0 * inf is NaN), so that
                 # the distiller's finite check names this term

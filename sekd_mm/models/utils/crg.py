@@ -33,7 +33,9 @@ The shipped design, :class:`SEKDDesign` (the one source of its defaults;
   CKA of their two CRGs, a relation whose channel counts need not match;
   ``spectral = 'eigvals'`` matches the ``k`` low eigenvalues of the two
   Laplacians instead of the teacher's eigenvectors (a spectrum that needs
-  no channel-to-channel correspondence). All four are candidates
+  no channel-to-channel correspondence), and ``'eigvals_own'`` takes the
+  student's from its own map, before its connector (a spectrum whose
+  channel counts need not match). All four are candidates
   (docs/design_log.md); the vertices stay as shipped in each.
 
 All graph arithmetic runs in float32 (float64 for float64 inputs) with
@@ -85,7 +87,9 @@ class SEKDDesign:
         spectral (str): ``'embedding'`` matches the teacher's spectral
             embedding (its eigenvectors); ``'eigvals'`` matches the ``k``
             low eigenvalues of the two Laplacians, which no relabelling of
-            the student's channels alone changes.
+            the student's channels alone changes; ``'eigvals_own'`` takes
+            the student's Laplacian from its map before its connector
+            (``C_s x C_s``, ``k < C_s``).
     """
     alpha: float = 1.5
     beta: float = 2.25
@@ -510,8 +514,8 @@ class CRGPair:
             graphs' samples (e.g. :func:`box_mask`: object-level graphs),
             times the spatial attention when that is on.
         student_own (Tensor, optional): the student's map before its
-            connector, ``B x C_s x H x W`` (read by ``edge_relation='cka'``;
-            defaults to ``preds_S``).
+            connector, ``B x C_s x H x W`` (read by ``edge_relation='cka'``
+            and ``spectral='eigvals_own'``; defaults to ``preds_S``).
         laplacian_eps (float): Degree floor for isolated channels.
     """
 
@@ -611,6 +615,23 @@ class CRGPair:
     def laplacian_S(self) -> Tensor:
         with no_autocast(self.student):
             return normalized_laplacian(self.adjacency_S, self.laplacian_eps)
+
+    @cached_property
+    def rows_S_own(self) -> Tensor:
+        """The rows (:attr:`rows_S`) of the student's own map, ``C_s x
+        BHW``."""
+        own = self.student_own.to(self.student.dtype)
+        with no_autocast(own):
+            return standardize_rows(channel_rows(own))
+
+    @cached_property
+    def laplacian_S_own(self) -> Tensor:
+        """``G x C_s x C_s`` Laplacian of the student's own map (before its
+        connector), on the same samples as :attr:`laplacian_S`."""
+        own = self.student_own.to(self.student.dtype)
+        with no_autocast(own):
+            return normalized_laplacian(
+                self._adjacency(own, 'rows_S_own'), self.laplacian_eps)
 
     @cached_property
     def laplacian_T(self) -> Tensor:
