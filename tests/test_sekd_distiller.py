@@ -352,19 +352,26 @@ def test_box_graph_builds_the_graphs_over_the_boxes_pixels():
         plain(**demo_batch(plain), mode='loss')
 
 
+def _narrow_student_step(**design):
+    """One loss step of an R-18 student with FPN 128 (a connector to the
+    teacher's 256) under the design candidate ``design``, on p3 and p4."""
+    torch.manual_seed(0)
+    algo = sekd_algorithm(
+        detector_cfg(depth=18, fpn_channels=128), detector_cfg(depth=18),
+        sekd=dict(levels=('p3', 'p4'),
+                  student_connectors=dict(type='ConvModuleConnector',
+                                          in_channel=128, out_channel=256),
+                  **design))
+    return algo, algo(**demo_batch(algo), mode='loss')
+
+
 def test_cka_edges_read_the_students_own_map():
     """edge_relation='cka' (a design candidate): L_E is 1 - CKA of the
     student's map before its connector (128 channels) and the teacher's
     (256); the vertex term still goes through the connector."""
     from sekd_mm.models import CRGVertexLoss
     from sekd_mm.models.utils import crg_cka
-    torch.manual_seed(0)
-    algo = sekd_algorithm(
-        detector_cfg(depth=18, fpn_channels=128), detector_cfg(depth=18),
-        sekd=dict(levels=('p3', 'p4'), edge_relation='cka',
-                  student_connectors=dict(type='ConvModuleConnector',
-                                          in_channel=128, out_channel=256)))
-    losses = algo(**demo_batch(algo), mode='loss')
+    algo, losses = _narrow_student_step(edge_relation='cka')
     distiller = algo.distiller
     for name in ('p3', 'p4'):
         s, t = distiller.level_features(name)
@@ -384,13 +391,7 @@ def test_own_map_eigenvalues_read_the_students_own_map():
     eigenvalues of the student's own graph (128 channels, before its
     connector) with the teacher's (256); the edges keep the connector."""
     from sekd_mm.models import CRGEdgeLoss, CRGSpectralLoss
-    torch.manual_seed(0)
-    algo = sekd_algorithm(
-        detector_cfg(depth=18, fpn_channels=128), detector_cfg(depth=18),
-        sekd=dict(levels=('p3', 'p4'), spectral='eigvals_own',
-                  student_connectors=dict(type='ConvModuleConnector',
-                                          in_channel=128, out_channel=256)))
-    losses = algo(**demo_batch(algo), mode='loss')
+    algo, losses = _narrow_student_step(spectral='eigvals_own')
     distiller = algo.distiller
     k = distiller.sekd_losses['s'].k
     for name in ('p3', 'p4'):
