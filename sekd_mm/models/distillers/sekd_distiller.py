@@ -283,10 +283,8 @@ class SEKDDistiller(ConfigurableDistiller):
         """
         # The three losses share their graph settings, so any of them
         # builds the pair all three read.
-        own = (self.sekd_weights['e'] > 0 and
-               self.sekd_losses['e'].relation == 'cka') or (
-                   self.sekd_weights['s'] > 0 and
-                   self.sekd_losses['s'].form == 'eigvals_own')
+        own = any(self.sekd_weights[term] > 0 and loss.reads_student_own
+                  for term, loss in self.sekd_losses.items())
         pairs = {}
         for name in self.sekd_levels:
             feat_s, feat_t = self.level_features(name)

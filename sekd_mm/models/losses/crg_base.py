@@ -71,6 +71,13 @@ class BaseCRGLoss(nn.Module):
             region=region,
             student_own=student_own)
 
+    @property
+    def reads_student_own(self) -> bool:
+        """Whether :meth:`compute` reads the pair's ``student_own`` (the
+        student's map before its connector), which the distiller then
+        passes."""
+        return False
+
     def check(self, preds_S: Tensor, preds_T: Tensor) -> None:
         """Validate one level before any compute (override to add)."""
         check_pair(preds_S, preds_T)

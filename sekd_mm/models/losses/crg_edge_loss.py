@@ -38,6 +38,10 @@ class CRGEdgeLoss(BaseCRGLoss):
         **kwargs: see :class:`BaseCRGLoss`.
     """
 
+    @property
+    def reads_student_own(self) -> bool:
+        return self.relation == 'cka'
+
     def __init__(self, relation: str = SHIPPED.edge_relation,
                  **kwargs) -> None:
         super().__init__(**kwargs)

@@ -65,6 +65,10 @@ class CRGSpectralLoss(BaseCRGLoss):
         self.bands = split_bands(0, k, groups)
         self.k, self.groups, self.form = k, groups, form
 
+    @property
+    def reads_student_own(self) -> bool:
+        return self.form == 'eigvals_own'
+
     def check(self, preds_S: Tensor, preds_T: Tensor) -> None:
         super().check(preds_S, preds_T)
         self.check_channels(preds_T.shape[1])
@@ -82,10 +86,10 @@ class CRGSpectralLoss(BaseCRGLoss):
         # in the graph's precision, not autocast's half precision
         with no_autocast(pair.student):
             if self.form != 'embedding':
-                lap = pair.laplacian_S if self.form == 'eigvals' else \
-                    pair.laplacian_S_own
-                if lap.shape[-1] <= self.k:
-                    raise ValueError(
+                lap = pair.laplacian_S_own if self.reads_student_own \
+                    else pair.laplacian_S
+                if lap.shape[-1] <= self.k:  # only the own map can be
+                    raise ValueError(  # narrower than the teacher's
                         f'CRGSpectralLoss: k={self.k} eigenvalues need more '
                         f'than k channels, the student\'s own map has '
                         f'{lap.shape[-1]}. Set k <= {lap.shape[-1] - 1}.')
