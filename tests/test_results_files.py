@@ -216,18 +216,20 @@ def test_design_log_is_ordered_by_date_then_candidate():
     assert {date for date, _ in keys} <= set(dates)
 
 
-def test_fair_table_reports_what_the_configs_ship():
-    """The same-choices table (RetinaNet, short regime) holds the fields of
-    the fair protocol, and its SEKD runs are the shipped config itself: the
+@pytest.mark.parametrize('detector', ('retinanet', 'faster-rcnn'))
+def test_fair_table_reports_what_the_configs_ship(detector):
+    """The same-choices tables (short regime) hold the fields of the fair
+    protocol, and their SEKD runs are the shipped config itself: the
     record's digest of every reported SEKD seed is that of the ``config``
     the row names, run with no cfg-option of its own (only the study's
     schedule, data and teacher)."""
     sys.path.insert(0, osp.join(REPO, 'benchmarks'))
     import accuracy_study
     sys.path.pop(0)
-    path = osp.join(RESULTS, 'accuracy_study_short_retinanet.json')
+    path = osp.join(RESULTS, f'accuracy_study_short_{detector}.json')
     with open(path, encoding='utf-8') as f:
         table = json.load(f)
+    assert table['detector'] == detector
     with open(path[:-len('.json')] + '_runs.json', encoding='utf-8') as f:
         runs = json.load(f)['runs']
     assert table['dataset'] == 'synthetic'
@@ -247,7 +249,9 @@ def test_fair_table_reports_what_the_configs_ship():
         '--student-iters', str(table['student_iters']),
         '--seeds', *map(str, table['seeds'])])
     reported = accuracy_study.student_runs(
-        args, {'sekd': shipped}, 'CHECKPOINT', runs['teacher']['weights'])
+        args, {'sekd': shipped}, 'CHECKPOINT',
+        runs[osp.relpath(accuracy_study.teacher_run(args).work_dir,
+                         args.work_dir)]['weights'])
     assert len(reported) == len(table['seeds'])
     for run in reported:
         key = osp.relpath(run.work_dir, args.work_dir)
