@@ -7,16 +7,20 @@ markdown, figures and JSON cannot disagree.
     python benchmarks/results_docs.py --check    # exit 1 if out of date
 
 Inputs, per study (``<regime>`` short | long, ``<detector>`` retinanet |
-faster-rcnn), all under ``docs/results/``:
+faster-rcnn, and ``[_<student>]`` for a student other than the default
+one, ``--student`` of the study), all under ``docs/results/``:
 
-* ``accuracy_study_<regime>_<detector>.json``: the reported table that
-  ``benchmarks/accuracy_study.py`` writes (methods, labels, seeds, means);
-* ``accuracy_study_<regime>_<detector>_runs.json``: its ``--record`` of
+* ``accuracy_study_<regime>_<detector>[_<student>].json``: the reported
+  table that ``benchmarks/accuracy_study.py`` writes (methods, labels,
+  seeds, means);
+* ``accuracy_study_<regime>_<detector>[_<student>]_runs.json``: its
+  ``--record`` of
   finished runs, which holds each seed's COCO metrics; the per-seed AP and
   the paired differences come from here, and must give the table's means
   (a :class:`ValueError` names the row otherwise);
-* ``tuning_<regime>_<detector>.json`` (optional): the weight factor each
-  method was reported at.
+* ``tuning_<regime>_<detector>[_<student>].json`` (optional): the weight
+  factor each method was reported at (tables older than the same-choices
+  search; a newer table holds each row's choice itself).
 
 Outputs:
 
@@ -25,7 +29,8 @@ Outputs:
   per study the per-seed table and SEKD's paired differences) and in
   ``README.md`` (the summary table and the overview figure); the rest of
   each file is left as it is;
-* ``docs/figures/accuracy_study_<regime>_<detector>.png`` (dAP over the
+* ``docs/figures/accuracy_study_<regime>_<detector>[_<student>].png`` (dAP
+  over the
   student alone per method: each seed's point and the mean) and
   ``docs/figures/accuracy_study_current.png`` (every study side by side).
 
@@ -45,7 +50,7 @@ import sys
 import zlib
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
-from methods import METHODS
+from methods import METHODS, STUDENTS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RESULTS = osp.join('docs', 'results')
@@ -56,8 +61,11 @@ BEGIN = '<!-- generated: results_docs.py -->'
 END = '<!-- end generated -->'
 OVERVIEW = 'accuracy_study_current.png'
 
+#: the study's default student, whose tables and run keys name no student
+DEFAULT_STUDENT = next(iter(STUDENTS))
 TABLE = re.compile(r'^accuracy_study_(short|long)_(retinanet|faster-rcnn)'
-                   r'\.json$')
+                   r'(?:_(' + '|'.join(map(re.escape, STUDENTS)) +
+                   r'))?\.json$')
 REGIMES = ('short', 'long')
 DETECTORS = {'retinanet': 'RetinaNet', 'faster-rcnn': 'Faster R-CNN'}
 #: column order of the summary table: method families (a key without its
@@ -103,8 +111,15 @@ class Row(NamedTuple):
         return self.family.startswith('sekd')
 
 
+def student_suffix(student: str) -> str:
+    """``_<student>`` in the names of a study of a student other than the
+    default one (files, run keys), else ''."""
+    return '' if student == DEFAULT_STUDENT else f'_{student}'
+
+
 class Study(NamedTuple):
-    """One reported table (``accuracy_study_<regime>_<detector>.json``)."""
+    """One reported table
+    (``accuracy_study_<regime>_<detector>[_<student>].json``)."""
     regime: str
     detector: str
     seeds: List[int]
@@ -112,14 +127,18 @@ class Study(NamedTuple):
     student_iters: int
     teacher_ap: float
     rows: List[Row]
+    student: str = DEFAULT_STUDENT
 
     @property
     def name(self) -> str:
-        return f'accuracy_study_{self.regime}_{self.detector}'
+        return (f'accuracy_study_{self.regime}_{self.detector}'
+                f'{student_suffix(self.student)}')
 
     @property
     def title(self) -> str:
-        return (f'{DETECTORS[self.detector]}, {self.regime} regime '
+        student = '' if self.student == DEFAULT_STUDENT else \
+            f' {STUDENTS[self.student]}'
+        return (f'{DETECTORS[self.detector]}{student}, {self.regime} regime '
                 f'({self.student_iters} student iterations)')
 
     def row(self, key: str) -> Row:
@@ -152,7 +171,9 @@ def load_study(table_path: str) -> Study:
     """A study from its table JSON and the runs record next to it; raises
     ``ValueError`` naming the row if the two disagree or a run is missing.
     """
-    regime, detector = TABLE.match(osp.basename(table_path)).groups()
+    regime, detector, student = TABLE.match(osp.basename(table_path)).groups()
+    student = student or DEFAULT_STUDENT
+    suffix = student_suffix(student)
     table = _load(table_path)
     runs_path = table_path[:-len('.json')] + '_runs.json'
     if not osp.exists(runs_path):
@@ -160,7 +181,7 @@ def load_study(table_path: str) -> Study:
                          'rerun the study with --record')
     runs = _load(runs_path)['runs']
     tuning_path = osp.join(osp.dirname(table_path),
-                           f'tuning_{regime}_{detector}.json')
+                           f'tuning_{regime}_{detector}{suffix}.json')
     factors = _load(tuning_path)['factors'] if osp.exists(tuning_path) \
         else {}
     prefix = '' if detector == 'retinanet' else f'{detector}/'
@@ -174,7 +195,7 @@ def load_study(table_path: str) -> Study:
 
     seeds = table['seeds']
     split = table['split']
-    aps = {key: [ap(f'{prefix}{regime}-{split}/{key}/seed{seed}')
+    aps = {key: [ap(f'{prefix}{regime}-{split}{suffix}/{key}/seed{seed}')
                  for seed in seeds] for key in table['methods']}
     rows = []
     for key, entry in table['methods'].items():
@@ -197,21 +218,23 @@ def load_study(table_path: str) -> Study:
         rows.append(Row(key, entry['label'], factor, aps[key], deltas,
                         chosen))
     return Study(regime, detector, seeds, table['num_val'],
-                 table['student_iters'], ap(f'{prefix}teacher'), rows)
+                 table['student_iters'], ap(f'{prefix}teacher'), rows,
+                 student)
 
 
 def load_studies(results_dir: str) -> List[Study]:
     """Every reported table under ``results_dir``, short regime first,
-    RetinaNet before Faster R-CNN."""
+    RetinaNet before Faster R-CNN, the default student first."""
     paths = [p for p in glob.glob(osp.join(results_dir, '*.json'))
              if TABLE.match(osp.basename(p))]
     if not paths:
         raise ValueError(f'no accuracy_study_<regime>_<detector>.json in '
                          f'{results_dir}')
     studies = [load_study(p) for p in paths]
-    order = list(DETECTORS)
+    order, students = list(DETECTORS), list(STUDENTS)
     return sorted(studies, key=lambda s: (REGIMES.index(s.regime),
-                                          order.index(s.detector)))
+                                          order.index(s.detector),
+                                          students.index(s.student)))
 
 
 # ---------------------------------------------------------------------------
@@ -242,9 +265,11 @@ def _setting(row: Row) -> str:
     return text
 
 
-def _best_peer(study: Study) -> Row:
+def _best_peer(study: Study) -> Optional[Row]:
+    """The peer with the best mean ΔAP; None in a study of SEKD's rows
+    only."""
     peers = [r for r in study.rows if r.distills and not r.is_sekd]
-    return max(peers, key=lambda r: statistics.mean(r.deltas))
+    return max(peers, key=lambda r: statistics.mean(r.deltas), default=None)
 
 
 def _ordered(study: Study) -> List[Row]:
@@ -280,9 +305,12 @@ def summary_table(studies: List[Study]) -> str:
                 cell += f' {NO_SMALL_MARK}'
             cells.append(f'**{cell}**' if row is best else cell)
         peer = _best_peer(study)
-        diff = [a - b for a, b in zip(study.row('sekd').aps, peer.aps)]
-        cells.append(f'{_pm(diff, signed=True, digits=2)} '
-                     f'({FAMILY_NAMES.get(peer.family, peer.label)})')
+        if peer is None:
+            cells.append('no peer run')
+        else:
+            diff = [a - b for a, b in zip(study.row('sekd').aps, peer.aps)]
+            cells.append(f'{_pm(diff, signed=True, digits=2)} '
+                         f'({FAMILY_NAMES.get(peer.family, peer.label)})')
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 

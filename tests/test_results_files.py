@@ -22,10 +22,9 @@ from methods import METHODS  # noqa: E402
 
 sys.path.pop(0)
 
-TABLE = re.compile(r'accuracy_study_(short|long)_(retinanet|faster-rcnn)'
-                   r'\.json$')
+TABLE = results_docs.TABLE
 TABLES = sorted(p for p in glob.glob(osp.join(RESULTS, '*.json'))
-                if TABLE.search(p))
+                if TABLE.match(osp.basename(p)))
 COSTS = sorted(glob.glob(osp.join(RESULTS, 'bench_cost_*.json')))
 
 
@@ -42,9 +41,12 @@ def test_the_tables_are_there():
 def test_accuracy_table_schema(path):
     with open(path, encoding='utf-8') as f:
         table = json.load(f)
-    regime, detector = TABLE.search(path).groups()
+    regime, detector, student = TABLE.match(osp.basename(path)).groups()
     assert table['regime'] == regime
     assert table['detector'] == detector
+    # tables older than --student name none: the default one
+    assert table.get('student', results_docs.DEFAULT_STUDENT) == (
+        student or results_docs.DEFAULT_STUDENT)
     assert len(table['seeds']) >= 3 and table['num_val'] >= 512
     methods = table['methods']
     assert 'alone' in methods and 'sekd' in methods
@@ -100,14 +102,17 @@ def test_accuracy_table_matches_its_runs_record(path):
     runs_path = path[:-len('.json')] + '_runs.json'
     with open(runs_path, encoding='utf-8') as f:
         runs = json.load(f)['runs']
-    regime, detector = TABLE.search(path).groups()
+    regime, detector, student = TABLE.match(osp.basename(path)).groups()
     prefix = '' if detector == 'retinanet' else f'{detector}/'
+    suffix = results_docs.student_suffix(
+        student or results_docs.DEFAULT_STUDENT)
     assert f'{prefix}teacher' in runs
 
     def aps(key):
         out = []
         for seed in table['seeds']:
-            run = f'{prefix}{regime}-{table["split"]}/{key}/seed{seed}'
+            run = (f'{prefix}{regime}-{table["split"]}{suffix}/{key}/'
+                   f'seed{seed}')
             assert run in runs, f'{osp.basename(runs_path)} lacks {run}'
             out.append(100 * runs[run]['metrics']['coco/bbox_mAP'])
         return out
@@ -216,8 +221,10 @@ def test_design_log_is_ordered_by_date_then_candidate():
     assert {date for date, _ in keys} <= set(dates)
 
 
-@pytest.mark.parametrize('detector', ('retinanet', 'faster-rcnn'))
-def test_fair_table_reports_what_the_configs_ship(detector):
+@pytest.mark.parametrize('detector,student', (
+    ('retinanet', 'r18-w32'), ('faster-rcnn', 'r18-w32'),
+    ('retinanet', 'r18-w16')))
+def test_fair_table_reports_what_the_configs_ship(detector, student):
     """The same-choices tables (short regime) hold the fields of the fair
     protocol, and their SEKD runs are the shipped config itself: the
     record's digest of every reported SEKD seed is that of the ``config``
@@ -226,10 +233,12 @@ def test_fair_table_reports_what_the_configs_ship(detector):
     sys.path.insert(0, osp.join(REPO, 'benchmarks'))
     import accuracy_study
     sys.path.pop(0)
-    path = osp.join(RESULTS, f'accuracy_study_short_{detector}.json')
+    path = osp.join(RESULTS, f'accuracy_study_short_{detector}'
+                    f'{results_docs.student_suffix(student)}.json')
     with open(path, encoding='utf-8') as f:
         table = json.load(f)
     assert table['detector'] == detector
+    assert table.get('student', results_docs.DEFAULT_STUDENT) == student
     with open(path[:-len('.json')] + '_runs.json', encoding='utf-8') as f:
         runs = json.load(f)['runs']
     assert table['dataset'] == 'synthetic'
@@ -242,10 +251,11 @@ def test_fair_table_reports_what_the_configs_ship(detector):
             assert len(tuning['grid']['factor']) >= 4, key
     sekd = rows['sekd']
     shipped = METHODS['sekd']._replace(options=())
-    assert sekd['config'] == shipped.config(table['detector'])
+    assert sekd['config'] == shipped.config(detector, student)
     args = accuracy_study.parse_args([
         '--split', table['split'], '--regime', table['regime'],
-        '--detector', table['detector'], '--num-val', str(table['num_val']),
+        '--detector', detector, '--student', student, '--methods', 'sekd',
+        '--num-val', str(table['num_val']),
         '--student-iters', str(table['student_iters']),
         '--seeds', *map(str, table['seeds'])])
     reported = accuracy_study.student_runs(
