@@ -89,8 +89,9 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from methods import (DETECTORS, METHODS, STUDENTS, Method, parse_cfg_options,
-                     select, teacher_config, weight_options)
+from methods import (DEFAULT_STUDENT, DETECTORS, METHODS, STUDENTS, Method,
+                     parse_cfg_options, select, student_suffix, teacher_config,
+                     weight_options)
 from tuning import (FACTOR_GRID, Setting, next_settings, setting_key,
                     tuning_record)
 
@@ -133,7 +134,7 @@ def parse_args(argv=None):
     parser.add_argument('--detector', choices=DETECTORS,
                         default='retinanet',
                         help='the embedded R-34 -> R-18 w32 pair to distil')
-    parser.add_argument('--student', choices=STUDENTS, default='r18-w32',
+    parser.add_argument('--student', choices=STUDENTS, default=DEFAULT_STUDENT,
                         help='the student of every row (RetinaNet only for '
                         'the others): ' + ', '.join(
                             f'{k} {v}' for k, v in STUDENTS.items()))
@@ -903,17 +904,11 @@ def write_table_json(path: str, args, methods: Dict[str, Method],
                   f, indent=2)
 
 
-def student_suffix(args) -> str:
-    """``_<student>`` for a student other than the default, else empty."""
-    return '' if args.student == next(iter(STUDENTS)) else \
-        f'_{args.student}'
-
-
 def split_dir_of(args) -> str:
     """``<work-dir>/[<detector>/]<regime>-<split>[_<student>]``: the
     split's runs (the teacher is shared by every student)."""
     return osp.join(args.work_dir, study_dir(
-        args, f'{args.regime}-{args.split}{student_suffix(args)}'))
+        args, f'{args.regime}-{args.split}{student_suffix(args.student)}'))
 
 
 def teacher_run(args) -> Run:
@@ -1069,7 +1064,7 @@ def main(argv=None) -> None:
         write_table_json(
             osp.join(split_dir,
                      f'accuracy_study_{args.regime}_{args.detector}'
-                     f'{student_suffix(args)}.json'),
+                     f'{student_suffix(args.student)}.json'),
             args, methods, results, tuned)
     print('\n' + text, flush=True)
     log(f'done in {(time.time() - start) / 60:.1f} min; report, plot and '

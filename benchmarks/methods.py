@@ -19,6 +19,15 @@ DETECTORS = ('retinanet', 'faster-rcnn')
 STUDENTS = {'r18-w32': 'R-18 w32 (FPN 64)',
             'r18-w16': 'R-18 w16 (FPN 32)',
             'mbv2': 'MobileNetV2 (FPN 64)'}
+#: The study's default student, whose run keys and tables name no student.
+DEFAULT_STUDENT = next(iter(STUDENTS))
+
+
+def student_suffix(student: str) -> str:
+    """``_<student>`` in the names of a study of a student other than
+    :data:`DEFAULT_STUDENT` (split directories, run keys, tables), else
+    ''."""
+    return '' if student == DEFAULT_STUDENT else f'_{student}'
 
 #: The weights a loss-weight sweep scales, per kind of method: dotted config
 #: keys, ``*`` standing for every key of that dict (e.g. every level's loss).

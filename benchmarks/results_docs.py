@@ -50,7 +50,7 @@ import sys
 import zlib
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
-from methods import METHODS, STUDENTS
+from methods import DEFAULT_STUDENT, METHODS, STUDENTS, student_suffix
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RESULTS = osp.join('docs', 'results')
@@ -61,8 +61,6 @@ BEGIN = '<!-- generated: results_docs.py -->'
 END = '<!-- end generated -->'
 OVERVIEW = 'accuracy_study_current.png'
 
-#: the study's default student, whose tables and run keys name no student
-DEFAULT_STUDENT = next(iter(STUDENTS))
 TABLE = re.compile(r'^accuracy_study_(short|long)_(retinanet|faster-rcnn)'
                    r'(?:_(' + '|'.join(map(re.escape, STUDENTS)) +
                    r'))?\.json$')
@@ -109,12 +107,6 @@ class Row(NamedTuple):
     @property
     def is_sekd(self) -> bool:
         return self.family.startswith('sekd')
-
-
-def student_suffix(student: str) -> str:
-    """``_<student>`` in the names of a study of a student other than the
-    default one (files, run keys), else ''."""
-    return '' if student == DEFAULT_STUDENT else f'_{student}'
 
 
 class Study(NamedTuple):
