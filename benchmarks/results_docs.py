@@ -159,12 +159,19 @@ def _load(path: str) -> dict:
         return json.load(f)
 
 
+def table_name(table_path: str) -> tuple:
+    """``(regime, detector, student)`` of a table's file name
+    (:data:`TABLE`; the student :data:`DEFAULT_STUDENT` where it names
+    none)."""
+    regime, detector, student = TABLE.match(osp.basename(table_path)).groups()
+    return regime, detector, student or DEFAULT_STUDENT
+
+
 def load_study(table_path: str) -> Study:
     """A study from its table JSON and the runs record next to it; raises
     ``ValueError`` naming the row if the two disagree or a run is missing.
     """
-    regime, detector, student = TABLE.match(osp.basename(table_path)).groups()
-    student = student or DEFAULT_STUDENT
+    regime, detector, student = table_name(table_path)
     suffix = student_suffix(student)
     table = _load(table_path)
     runs_path = table_path[:-len('.json')] + '_runs.json'
@@ -257,11 +264,9 @@ def _setting(row: Row) -> str:
     return text
 
 
-def _best_peer(study: Study) -> Optional[Row]:
-    """The peer with the best mean ΔAP; None in a study of SEKD's rows
-    only."""
+def _best_peer(study: Study) -> Row:
     peers = [r for r in study.rows if r.distills and not r.is_sekd]
-    return max(peers, key=lambda r: statistics.mean(r.deltas), default=None)
+    return max(peers, key=lambda r: statistics.mean(r.deltas))
 
 
 def _ordered(study: Study) -> List[Row]:
@@ -297,12 +302,9 @@ def summary_table(studies: List[Study]) -> str:
                 cell += f' {NO_SMALL_MARK}'
             cells.append(f'**{cell}**' if row is best else cell)
         peer = _best_peer(study)
-        if peer is None:
-            cells.append('no peer run')
-        else:
-            diff = [a - b for a, b in zip(study.row('sekd').aps, peer.aps)]
-            cells.append(f'{_pm(diff, signed=True, digits=2)} '
-                         f'({FAMILY_NAMES.get(peer.family, peer.label)})')
+        diff = [a - b for a, b in zip(study.row('sekd').aps, peer.aps)]
+        cells.append(f'{_pm(diff, signed=True, digits=2)} '
+                     f'({FAMILY_NAMES.get(peer.family, peer.label)})')
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 

@@ -22,9 +22,8 @@ from methods import METHODS  # noqa: E402
 
 sys.path.pop(0)
 
-TABLE = results_docs.TABLE
 TABLES = sorted(p for p in glob.glob(osp.join(RESULTS, '*.json'))
-                if TABLE.match(osp.basename(p)))
+                if results_docs.TABLE.match(osp.basename(p)))
 COSTS = sorted(glob.glob(osp.join(RESULTS, 'bench_cost_*.json')))
 
 
@@ -41,12 +40,11 @@ def test_the_tables_are_there():
 def test_accuracy_table_schema(path):
     with open(path, encoding='utf-8') as f:
         table = json.load(f)
-    regime, detector, student = TABLE.match(osp.basename(path)).groups()
+    regime, detector, student = results_docs.table_name(path)
     assert table['regime'] == regime
     assert table['detector'] == detector
     # tables older than --student name none: the default one
-    assert table.get('student', results_docs.DEFAULT_STUDENT) == (
-        student or results_docs.DEFAULT_STUDENT)
+    assert table.get('student', results_docs.DEFAULT_STUDENT) == student
     assert len(table['seeds']) >= 3 and table['num_val'] >= 512
     methods = table['methods']
     assert 'alone' in methods and 'sekd' in methods
@@ -102,10 +100,9 @@ def test_accuracy_table_matches_its_runs_record(path):
     runs_path = path[:-len('.json')] + '_runs.json'
     with open(runs_path, encoding='utf-8') as f:
         runs = json.load(f)['runs']
-    regime, detector, student = TABLE.match(osp.basename(path)).groups()
+    regime, detector, student = results_docs.table_name(path)
     prefix = '' if detector == 'retinanet' else f'{detector}/'
-    suffix = results_docs.student_suffix(
-        student or results_docs.DEFAULT_STUDENT)
+    suffix = results_docs.student_suffix(student)
     assert f'{prefix}teacher' in runs
 
     def aps(key):
