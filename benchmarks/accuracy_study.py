@@ -837,18 +837,34 @@ def write_search(path: str, results: Dict[tuple, dict],
     return tuning
 
 
+def weight_tuning(path: str) -> dict:
+    """The weight-grid ``tuning.json`` at ``path`` (empty where there is
+    none); a search's (:func:`write_search`) there is an error, which
+    :func:`main` raises before any run: a weight grid would overwrite its
+    choices."""
+    if not osp.exists(path):
+        return {}
+    with open(path, encoding='utf-8') as f:
+        before = json.load(f)
+    if 'rows' in before:
+        raise SystemExit(
+            f'[study] {path} holds a --search\'s choices: give this weight '
+            'grid its own --work-dir, add --search to extend the search, or '
+            '--tuned to run chosen settings')
+    return before
+
+
 def write_tuning(path: str, results: Dict[tuple, dict],
                  methods: Dict[str, Method], seeds: List[int]) -> dict:
     """Per method, the weight factor with the best mean AP over ``seeds``.
     A ``tuning.json`` already there for the same seeds keeps the factors
-    it holds that this study did not run (methods tuned in another call).
+    it holds that this study did not run (methods tuned in another call);
+    a search's (:func:`write_search`) is an error: this would overwrite its
+    choices.
     """
-    aps: Dict[str, Dict[str, float]] = {}
-    if osp.exists(path):
-        with open(path, encoding='utf-8') as f:
-            before = json.load(f)
-        if before.get('seeds') == seeds:
-            aps = before['ap']
+    before = weight_tuning(path)
+    aps: Dict[str, Dict[str, float]] = \
+        before['ap'] if before.get('seeds') == seeds else {}
     for key in methods:
         res = [results[(key, s)] for s in seeds if (key, s) in results]
         if not res:
@@ -994,6 +1010,8 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     os.chdir(REPO)
     start = time.time()
+    if args.split == 'tune' and not args.search and not args.tuned:
+        weight_tuning(osp.join(split_dir_of(args), 'tuning.json'))
 
     teacher_job = teacher_run(args)
     record = Record(args.record, args.work_dir) if args.record else None
@@ -1054,7 +1072,7 @@ def main(argv=None) -> None:
                               settings, args.seeds)
         text += '\nChosen per row: ' + json.dumps(
             {n: r['chosen'] for n, r in tuning['rows'].items()}) + '\n'
-    elif args.split == 'tune':
+    elif args.split == 'tune' and not args.tuned:
         tuning = write_tuning(osp.join(split_dir, 'tuning.json'), results,
                               methods, args.seeds)
         text += '\nBest weight factor per method: ' + json.dumps(

@@ -261,6 +261,28 @@ def test_tuning_keeps_methods_tuned_in_another_call(tmp_path):
     assert tuning['factors'] == {} and tuning['seeds'] == [101]
 
 
+def test_weight_grid_never_overwrites_a_search(tmp_path):
+    path = str(tmp_path / 'tuning.json')
+    results = {('sekd@x1', 100): {'metrics': {'coco/bbox_mAP': 0.4}}}
+    accuracy_study.write_search(path, results, {'sekd': [tuning.Setting(1.0)]},
+                                [100])
+    with open(path) as f:
+        search = f.read()
+    with pytest.raises(SystemExit, match='--search'):
+        accuracy_study.write_tuning(path, {}, {}, [100])
+    # the study refuses before its teacher or any student run starts
+    work_dir = tmp_path / 'study'
+    split_dir = work_dir / 'short-tune'
+    split_dir.mkdir(parents=True)
+    shutil.copy(path, split_dir / 'tuning.json')
+    with pytest.raises(SystemExit, match='--search'):
+        accuracy_study.main(['--split', 'tune', '--methods', 'alone', 'sekd',
+                             '--work-dir', str(work_dir)])
+    assert os.listdir(work_dir) == ['short-tune']
+    with open(path) as f:
+        assert f.read() == search
+
+
 def _fake_results(keys, seeds, ap_of):
     return {(k, s): {'metrics': {'coco/bbox_mAP': ap_of(k, s) / 100},
                      'sec_per_iter': 1.0, 'distill_over_task': 1.0}
