@@ -1010,7 +1010,8 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     os.chdir(REPO)
     start = time.time()
-    if args.split == 'tune' and not args.search and not args.tuned:
+    weight_grid = args.split == 'tune' and not (args.search or args.tuned)
+    if weight_grid:
         weight_tuning(osp.join(split_dir_of(args), 'tuning.json'))
 
     teacher_job = teacher_run(args)
@@ -1072,7 +1073,7 @@ def main(argv=None) -> None:
                               settings, args.seeds)
         text += '\nChosen per row: ' + json.dumps(
             {n: r['chosen'] for n, r in tuning['rows'].items()}) + '\n'
-    elif args.split == 'tune' and not args.tuned:
+    elif weight_grid:
         tuning = write_tuning(osp.join(split_dir, 'tuning.json'), results,
                               methods, args.seeds)
         text += '\nBest weight factor per method: ' + json.dumps(

@@ -279,8 +279,9 @@ def test_weight_grid_never_overwrites_a_search(tmp_path):
         accuracy_study.main(['--split', 'tune', '--methods', 'alone', 'sekd',
                              '--work-dir', str(work_dir)])
     assert os.listdir(work_dir) == ['short-tune']
-    with open(path) as f:
-        assert f.read() == search
+    for kept in (path, split_dir / 'tuning.json'):
+        with open(kept) as f:
+            assert f.read() == search
 
 
 def _fake_results(keys, seeds, ap_of):
