@@ -220,7 +220,7 @@ def test_design_log_is_ordered_by_date_then_candidate():
 
 @pytest.mark.parametrize('detector,student', (
     ('retinanet', 'r18-w32'), ('faster-rcnn', 'r18-w32'),
-    ('retinanet', 'r18-w16')))
+    ('retinanet', 'r18-w16'), ('retinanet', 'mbv2')))
 def test_fair_table_reports_what_the_configs_ship(detector, student):
     """The same-choices tables (short regime) hold the fields of the fair
     protocol, and their SEKD runs are the shipped config itself: the
