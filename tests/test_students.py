@@ -30,8 +30,8 @@ FPN = {'r18-w32': 64, 'r18-w16': 32, 'mbv2': 64}
 
 def _chosen(student):
     """SEKD's setting that the student's same-choices search chose."""
-    path = osp.join(REPO, 'docs', 'results', f'tuning_short_retinanet_'
-                    f'{student}_same-choices.json')
+    path = osp.join(REPO, 'docs', 'results', f'tuning_short_retinanet'
+                    f'{methods.student_suffix(student)}_same-choices.json')
     with open(path, encoding='utf-8') as f:
         return json.load(f)['rows']['sekd']['chosen']
 
