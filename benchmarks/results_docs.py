@@ -1,9 +1,11 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
-"""The current accuracy tables of ``docs/results.md`` and ``README.md`` and
-one figure per study, generated from the committed study results, so that
-markdown, figures and JSON cannot disagree.
+"""The generated parts of the docs, from the committed study results: the
+current accuracy tables of ``docs/results.md`` and ``README.md``, one
+figure per study, and per method folder of ``configs/`` the results of its
+README and its ``metafile.yml`` (with ``model-index.yml``), so that
+markdown, metafiles, figures and JSON cannot disagree.
 
-    python benchmarks/results_docs.py            # rewrite sections, figures
+    python benchmarks/results_docs.py            # rewrite what is generated
     python benchmarks/results_docs.py --check    # exit 1 if out of date
 
 Inputs, per study (``<regime>`` short | long, ``<detector>`` retinanet |
@@ -18,17 +20,28 @@ one, ``--student`` of the study), all under ``docs/results/``:
   finished runs, which holds each seed's COCO metrics; the per-seed AP and
   the paired differences come from here, and must give the table's means
   (a :class:`ValueError` names the row otherwise);
-* ``tuning_<regime>_<detector>[_<student>].json`` (optional): the weight
-  factor each method was reported at (tables older than the same-choices
-  search; a newer table holds each row's choice itself).
+* ``tuning_<regime>_<detector>[_<student>]_same-choices.json``: the
+  record of the same-choices search whose chosen setting each row of a
+  table carries (``tuning``); the generated docs name it as the place
+  where the setting was measured, and the rows must carry its choices;
+* ``tuning_<regime>_<detector>[_<student>].json``: the weight factor each
+  row of an older table (one without the rows' ``tuning``: the long
+  regime) was reported at; read only for such a table.
 
 Outputs:
 
 * the text between ``<!-- generated: results_docs.py -->`` and
   ``<!-- end generated -->`` in ``docs/results.md`` (a summary table, then
-  per study the per-seed table and SEKD's paired differences) and in
-  ``README.md`` (the summary table and the overview figure); the rest of
-  each file is left as it is;
+  per study the per-seed table and SEKD's paired differences), in
+  ``README.md`` (the summary table and the overview figure) and in the
+  README of each method folder of :data:`COLLECTIONS` (per config, the
+  setting each reported row ran, where it was chosen, its AP and ΔAP);
+  the rest of each file is left as it is;
+* ``configs/<folder>/metafile.yml`` per method folder and
+  ``model-index.yml``, which imports them, in MMRazor's format (for
+  ``mim search``): per config its student and teacher, and the result of
+  the same-choices table that reports it (the configs of COCO / VOC and
+  the unreported ones have no ``Results``); written whole;
 * ``docs/figures/accuracy_study_<regime>_<detector>[_<student>].png`` (dAP
   over the
   student alone per method: each seed's point and the mean) and
@@ -39,6 +52,7 @@ and each PNG carries no date, only a ``Data`` text chunk with a digest of
 the values it plots, which ``--check`` compares with the JSON.
 """
 import argparse
+import contextlib
 import glob
 import hashlib
 import json
@@ -48,13 +62,14 @@ import statistics
 import struct
 import sys
 import zlib
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+import yaml
 from methods import DEFAULT_STUDENT, METHODS, STUDENTS, student_suffix
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-RESULTS = osp.join('docs', 'results')
-FIGURES = osp.join('docs', 'figures')
+RESULTS = 'docs/results'
+FIGURES = 'docs/figures'
 #: the markdown files holding a generated section, and what each holds
 DOCS = ('docs/results.md', 'README.md')
 BEGIN = '<!-- generated: results_docs.py -->'
@@ -87,6 +102,9 @@ class Row(NamedTuple):
     #: the chosen setting of a same-choices search (the table's ``tuning``
     #: record): ``{'factor', 'levels', 'warmup'}``, else None
     chosen: Optional[dict] = None
+    #: the config the row's runs are, as the table names it (SEKD's row of
+    #: a same-choices table), else None
+    config: Optional[str] = None
 
     @property
     def no_small(self) -> bool:
@@ -120,6 +138,11 @@ class Study(NamedTuple):
     teacher_ap: float
     rows: List[Row]
     student: str = DEFAULT_STUDENT
+    #: the tuning record the rows' settings were chosen in (a path under
+    #: the repository)
+    tuning: str = ''
+    #: the seeds the tuning record searched on
+    tuning_seeds: Tuple[int, ...] = ()
 
     @property
     def name(self) -> str:
@@ -132,6 +155,18 @@ class Study(NamedTuple):
             f' {STUDENTS[self.student]}'
         return (f'{DETECTORS[self.detector]}{student}, {self.regime} regime '
                 f'({self.student_iters} student iterations)')
+
+    @property
+    def searched(self) -> bool:
+        """Every tuned row carries the choice of a same-choices search (the
+        fair protocol), not only a weight factor."""
+        return all(r.chosen for r in self.rows if r.factor is not None)
+
+    @property
+    def anchor(self) -> str:
+        """The link target of the study's section in ``docs/results.md``.
+        """
+        return re.sub(r'[^\w\- ]', '', self.title.lower()).replace(' ', '-')
 
     def row(self, key: str) -> Row:
         return next(r for r in self.rows if r.key == key)
@@ -179,10 +214,7 @@ def load_study(table_path: str) -> Study:
         raise ValueError(f'{table_path} has no runs record {runs_path}: '
                          'rerun the study with --record')
     runs = _load(runs_path)['runs']
-    tuning_path = osp.join(osp.dirname(table_path),
-                           f'tuning_{regime}_{detector}{suffix}.json')
-    factors = _load(tuning_path)['factors'] if osp.exists(tuning_path) \
-        else {}
+    tuning, tuning_seeds, factors = _tuning(table_path, table)
     prefix = '' if detector == 'retinanet' else f'{detector}/'
 
     def ap(run_key: str) -> float:
@@ -215,10 +247,46 @@ def load_study(table_path: str) -> Study:
         elif entry['tuned']:
             factor = float(factors.get(key, factors.get(_tuned_as(key), 1)))
         rows.append(Row(key, entry['label'], factor, aps[key], deltas,
-                        chosen))
+                        chosen, entry.get('config')))
     return Study(regime, detector, seeds, table['num_val'],
                  table['student_iters'], ap(f'{prefix}teacher'), rows,
-                 student)
+                 student, tuning, tuple(tuning_seeds))
+
+
+def _tuning(table_path: str, table: dict) -> tuple:
+    """The tuning record of a table (its path under the repository), its
+    seeds and the weight factors of its rows that carry no chosen setting
+    (empty for a table without tuned rows); raises
+    ``ValueError`` if the record is missing or its choices are not the
+    rows'."""
+    regime, detector, student = table_name(table_path)
+    name = f'tuning_{regime}_{detector}{student_suffix(student)}'
+    results = osp.dirname(table_path)
+    chosen = {key: entry['tuning']['chosen']
+              for key, entry in table['methods'].items()
+              if entry.get('tuning', {}).get('chosen')}
+    older = [key for key, entry in table['methods'].items()
+             if entry['tuned'] and key not in chosen]
+    if chosen and older:
+        raise ValueError(f'{table_path}: rows {older} carry no chosen '
+                         'setting while the others do; report every row '
+                         'from one tuning.json (accuracy_study.py --tuned)')
+    if not (chosen or older):
+        return '', [], {}
+    path = osp.join(results, f'{name}_same-choices.json' if chosen else
+                    f'{name}.json')
+    if not osp.exists(path):
+        raise ValueError(f'{table_path} reports settings chosen in {path}, '
+                         'which is missing: commit the tuning.json of the '
+                         'search under that name')
+    record = _load(path)
+    for key, setting in chosen.items():
+        if record['rows'].get(key, {}).get('chosen') != setting:
+            raise ValueError(f'{table_path}: {key} ran {setting}, but {path}'
+                             ' chose another setting for it; report the '
+                             'table with --tuned ' + path)
+    return (f'{RESULTS}/{osp.basename(path)}', record['seeds'],
+            record.get('factors', {}))
 
 
 def load_studies(results_dir: str) -> List[Study]:
@@ -373,10 +441,14 @@ def readme_section(studies: List[Study]) -> str:
         f'![ΔAP per seed and method](docs/figures/{OVERVIEW})', ''])
 
 
-def sections(studies: List[Study]) -> Dict[str, str]:
-    """Generated text per markdown file of :data:`DOCS`."""
-    return {'docs/results.md': results_section(studies),
-            'README.md': readme_section(studies)}
+def sections(studies: List[Study], root: str = REPO) -> Dict[str, str]:
+    """Generated text per markdown file: :data:`DOCS` and the README of
+    each method folder (whose configs are read under ``root``)."""
+    out = {'docs/results.md': results_section(studies),
+           'README.md': readme_section(studies)}
+    for folder in FOLDERS:
+        out[folder_readme(folder)] = folder_section(studies, root, folder)
+    return out
 
 
 def replace_section(text: str, section: str, path: str) -> str:
@@ -389,6 +461,397 @@ def replace_section(text: str, section: str, path: str) -> str:
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     return f'{head}{BEGIN}\n{section}{END}{tail}'
+
+
+# ---------------------------------------------------------------------------
+# method folders: README results, metafile.yml, model-index.yml
+# ---------------------------------------------------------------------------
+MMRAZOR_LOSSES = ('https://github.com/open-mmlab/mmrazor/blob/v1.0.0/'
+                  'mmrazor/models/losses/')
+#: the dataset the study's results were measured on
+STUDY_DATA = 'embedded synthetic COCO (96 px)'
+#: the training data of a config, by the type of its train dataset
+DATASETS = dict(SyntheticCocoDataset='embedded synthetic COCO',
+                SyntheticVOCDataset='embedded synthetic VOC',
+                CocoDataset='COCO', VOCDataset='Pascal VOC 07+12')
+MODEL_INDEX = 'model-index.yml'
+GENERATED_YAML = ('# Generated by benchmarks/results_docs.py from '
+                  'docs/results/*.json and\n# the configs; do not edit by '
+                  'hand.\n')
+
+
+class Collection(NamedTuple):
+    """A method of a folder of ``configs/``, a ``Collections`` entry of its
+    ``metafile.yml``."""
+    name: str
+    #: ``configs/<folder>``
+    folder: str
+    #: its configs are ``configs/<folder>/<prefix>_*.py``
+    prefix: str
+    #: the study rows that ran its configs (``benchmarks/methods.py``
+    #: keys); the first is the method itself, the one its metafile reports
+    keys: Tuple[str, ...]
+    #: where it is implemented (a path in this repository, or a URL)
+    code: str
+    #: what a weight factor of the study multiplies
+    unit: str
+    #: ``(URL, title)`` of its paper
+    paper: Optional[Tuple[str, str]] = None
+
+
+COLLECTIONS = (
+    Collection('SEKD', 'sekd', 'sekd', ('sekd', 'sekd_v'),
+               'sekd_mm/models/distillers/sekd_distiller.py',
+               "the design's weights",
+               ('https://arxiv.org/abs/2405.08547',
+                'Exploring Graph-based Knowledge: Multi-Level Feature '
+                'Distillation via Channels Relational Graph')),
+    Collection('PKD', 'peers', 'pkd', ('pkd', 'pkd_no_small'),
+               MMRAZOR_LOSSES + 'pkd_loss.py', "MMRazor's weight",
+               ('https://arxiv.org/abs/2207.02039',
+                'PKD: General Distillation Framework for Object Detectors '
+                'via Pearson Correlation Coefficient')),
+    Collection('CWD', 'peers', 'cwd', ('cwd', 'cwd_no_small'),
+               MMRAZOR_LOSSES + 'cwd.py', "MMRazor's weight",
+               ('https://arxiv.org/abs/2011.13256',
+                'Channel-wise Knowledge Distillation for Dense Prediction')),
+    Collection('MGD', 'peers', 'mgd', ('mgd', 'mgd_no_small'),
+               MMRAZOR_LOSSES + 'mgd_loss.py', "MMRazor's weight",
+               ('https://arxiv.org/abs/2205.01529',
+                'Masked Generative Distillation')),
+    Collection('FitNets', 'peers', 'fitnet', ('fitnet', ),
+               MMRAZOR_LOSSES + 'l2_loss.py', "MMRazor's weight",
+               ('https://arxiv.org/abs/1412.6550',
+                'FitNets: Hints for Thin Deep Nets')),
+    Collection('EGA', 'ega', 'ega', ('ega', ),
+               'sekd_mm/models/losses/ega_loss.py', "the config's weights"),
+    Collection('SEKD + EGA', 'ega', 'sekd-ega', ('sekd_ega', ),
+               'sekd_mm/models/distillers/sekd_distiller.py',
+               "the config's weights"),
+)
+FOLDERS = tuple(dict.fromkeys(c.folder for c in COLLECTIONS))
+
+
+def folder_readme(folder: str) -> str:
+    return f'configs/{folder}/README.md'
+
+
+def folder_metafile(folder: str) -> str:
+    return f'configs/{folder}/metafile.yml'
+
+
+class Reported(NamedTuple):
+    """A row of a study that ran a config of a method folder."""
+    study: Study
+    row: Row
+    collection: Collection
+
+    @property
+    def as_is(self) -> bool:
+        """The runs are the config itself, as the table says (for SEKD's
+        row of a same-choices table, ``tests/test_results_files.py`` checks
+        the runs' digest)."""
+        return self.row.config is not None
+
+    @property
+    def setting(self) -> str:
+        """The weight, levels and warm-up the row ran."""
+        row = self.row
+        if row.factor is None:
+            return 'as configured'
+        parts = [f'x{row.factor:g} {self.collection.unit}']
+        if row.chosen:
+            parts.append('first three levels' if row.no_small else
+                         'all levels')
+            warmup = row.chosen['warmup']
+            parts.append(f'warm-up {warmup}' if warmup else 'no warm-up')
+        elif row.no_small:
+            parts.append('first three levels')
+        text = ', '.join(parts)
+        return text + (' (the config as it is)' if self.as_is else
+                       ' (as cfg-options)')
+
+
+def folder_configs(root: str, folder: str) -> Dict[str, Collection]:
+    """Every config of ``configs/<folder>`` (path under the repository,
+    sorted) and its collection; ``ValueError`` for a config no collection
+    of :data:`COLLECTIONS` claims."""
+    out = {}
+    for path in sorted(glob.glob(osp.join(root, 'configs', folder, '*.py'))):
+        name = osp.basename(path)
+        claims = [c for c in COLLECTIONS
+                  if c.folder == folder and name.startswith(c.prefix + '_')]
+        if not claims:
+            raise ValueError(f'configs/{folder}/{name}: no collection of '
+                             'benchmarks/results_docs.py COLLECTIONS has '
+                             'its prefix; add one for its method')
+        out[f'configs/{folder}/{name}'] = claims[0]
+    return out
+
+
+def reported(studies: List[Study], collection: Collection,
+             config: str) -> List[Reported]:
+    """The rows of ``studies`` that ran ``config`` of ``collection``."""
+    out = []
+    for study in studies:
+        for row in study.rows:
+            if row.key in collection.keys and row.key in METHODS and \
+                    METHODS[row.key].config(study.detector,
+                                            study.student) == config:
+                out.append(Reported(study, row, collection))
+    return out
+
+
+def folder_section(studies: List[Study], root: str, folder: str) -> str:
+    """The generated part of ``configs/<folder>/README.md``: one line per
+    reported row of each config (a config no table reports gets one line
+    saying so), then how to read them."""
+    start = f'configs/{folder}'
+    configs = folder_configs(root, folder)
+    if not any(reported(studies, collection, config)
+               for config, collection in configs.items()):
+        return ('No config of this folder is in a reported table '
+                '(`docs/results/accuracy_study_*.json`); `metafile.yml` '
+                'lists them without results. Generated by `python '
+                'benchmarks/results_docs.py`; do not edit by hand.\n')
+    lines = ['| config | study | row | setting | chosen by | AP | '
+             'ΔAP vs alone (paired) |', '|---|---|---|---|---|---|---|']
+    for config, collection in configs.items():
+        name = f'[{osp.basename(config)}]({osp.basename(config)})'
+        found = reported(studies, collection, config)
+        if not found:
+            lines.append(f'| {name} | not in a reported table | | | | | |')
+        for i, item in enumerate(found):
+            study, row = item.study, item.row
+            seeds = study.tuning_seeds
+            chosen = (f'[{"search" if study.searched else "weight sweep"}]'
+                      f'({osp.relpath(study.tuning, start)}), '
+                      f'seed{"s" if len(seeds) > 1 else ""} '
+                      f'{" / ".join(map(str, seeds))}')
+            results = osp.relpath('docs/results.md', start)
+            lines.append(
+                f'| {name if i == 0 else ""} | [{study.regime} regime]'
+                f'({results}#{study.anchor}) | {row.label} | {item.setting} '
+                f'| {chosen} | {_pm(row.aps)} | '
+                f'{_pm(row.deltas, signed=True)} |')
+    seeds = sorted({tuple(s.seeds) for s in studies})
+    note = (
+        '\nAP: mean ± std over the reported seeds '
+        f'{" / ".join(", ".join(map(str, s)) for s in seeds)}; ΔAP: over '
+        'the student alone, paired by seed. Setting: the weight, FPN levels '
+        'and warm-up the same-choices search chose (short regime; the long '
+        'regime searched the weight only), applied as cfg-options unless '
+        '"the config as it is". Generated by `python '
+        'benchmarks/results_docs.py` from `docs/results/*.json`, as '
+        '`metafile.yml` is; do not edit by hand.\n')
+    return '\n'.join(lines) + '\n' + note
+
+
+#: resolved configs by (digest of the ``configs`` folder, config path)
+_RESOLVED: Dict[tuple, dict] = {}
+#: what mmengine found in a package's metafiles, by (package path, config)
+_METAINFO: Dict[tuple, object] = {}
+
+
+def _configs_digest(root: str) -> str:
+    """Digest of every file under ``root/configs`` (names and bytes)."""
+    sha = hashlib.sha256()
+    folder = osp.join(root, 'configs')
+    for path in sorted(glob.glob(osp.join(folder, '**', '*.py'),
+                                 recursive=True)):
+        sha.update(osp.relpath(path, folder).encode() + b'\0')
+        with open(path, 'rb') as f:
+            sha.update(f.read() + b'\0')
+    return sha.hexdigest()
+
+
+@contextlib.contextmanager
+def _metainfo_once():
+    """While resolving configs, each ``package::path`` that mmengine looks
+    up in the package's metafiles is looked up once: mmengine 0.10 parses
+    every metafile of mmdet (about 100) for every ``mmdet::`` base of every
+    config, which is most of the generator's time."""
+    from mmengine.config import utils
+    original = utils._get_cfg_metainfo
+
+    def lookup(package_path: str, cfg_path: str) -> dict:
+        key = (package_path, cfg_path)
+        if key not in _METAINFO:
+            try:
+                _METAINFO[key] = original(package_path, cfg_path)
+            except ValueError as error:  # a base config: not in metafiles
+                _METAINFO[key] = str(error)
+        if isinstance(_METAINFO[key], str):
+            raise ValueError(_METAINFO[key])
+        return _METAINFO[key]
+
+    utils._get_cfg_metainfo = lookup
+    try:
+        yield
+    finally:
+        utils._get_cfg_metainfo = original
+
+
+class Resolver:
+    """The resolved dicts of the configs under ``root``, each resolved once
+    per content of the ``configs`` folder (in this process)."""
+
+    def __init__(self, root: str):
+        self.root = root
+        self.digest = _configs_digest(root)
+
+    def __call__(self, config: str) -> dict:
+        """The resolved dict of ``config`` (a path under the root)."""
+        key = (self.digest, config)
+        if key not in _RESOLVED:
+            from mmengine.config import Config
+            with _metainfo_once():
+                _RESOLVED[key] = Config.fromfile(
+                    osp.join(self.root, config),
+                    import_custom_modules=False).to_dict()
+        return _RESOLVED[key]
+
+
+def _dump(value) -> str:
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def plain_configs(resolve: Resolver) -> Dict[tuple, str]:
+    """Every config outside the method folders and ``_base_`` (the
+    teachers and students trained alone), by its model (as :func:`_dump`
+    text) and its training data; ``ValueError`` if two share both."""
+    out = {}
+    root = resolve.root
+    for path in sorted(glob.glob(osp.join(root, 'configs', '*', '*.py'))):
+        config = osp.relpath(path, root).replace(osp.sep, '/')
+        if config.split('/')[1] in FOLDERS + ('_base_', ):
+            continue
+        cfg = resolve(config)
+        key = (_dump(cfg['model']), _train_data(cfg))
+        if key in out:
+            raise ValueError(f'{out[key]} and {config} train the same model '
+                             'on the same data: keep one')
+        out[key] = config
+    return out
+
+
+def _train_data(cfg: dict) -> str:
+    """The training data of a resolved config (:data:`DATASETS`)."""
+    dataset = cfg['train_dataloader']['dataset']
+    while 'type' not in dataset or dataset['type'] not in DATASETS:
+        inner = dataset.get('dataset', dataset.get('datasets'))
+        if inner is None:
+            raise ValueError(f'train dataset {dataset.get("type")!r} is '
+                             'not in benchmarks/results_docs.py DATASETS: '
+                             'add its name')
+        dataset = inner[0] if isinstance(inner, list) else inner
+    return DATASETS[dataset['type']]
+
+
+def _side(model: dict, data: str, plain: Dict[tuple, str], config: str,
+          side: str) -> dict:
+    """``Config`` of the student (``architecture``) or the teacher: its
+    ``cfg_path``, else the plain config that trains its model on ``data``.
+    """
+    if model.get('cfg_path'):
+        return {'Config': model['cfg_path']}
+    key = (_dump(model), data)
+    if key not in plain:
+        raise ValueError(f'{config}: no config outside the method folders '
+                         f'trains its {side} on {data}; add that config')
+    return {'Config': plain[key]}
+
+
+def model_entry(studies: List[Study], resolve: Resolver, config: str,
+                collection: Collection, plain: Dict[tuple, str]) -> dict:
+    """The ``Models`` entry of ``config`` (MMRazor's layout): student and
+    teacher, and the result of the same-choices table that reports the
+    method's own row on it, with that table's teacher and student-alone
+    AP."""
+    cfg = resolve(config)
+    model, data = cfg['model'], _train_data(cfg)
+    student = _side(model['architecture'], data, plain, config, 'student')
+    teacher = _side(model['teacher'], data, plain, config, 'teacher')
+    if str(model.get('teacher_ckpt', '')).startswith('https://'):
+        teacher['Weights'] = model['teacher_ckpt']
+    metadata = {'Location': 'FPN', 'Training Data': data}
+    entry = {'Name': osp.splitext(osp.basename(config))[0],
+             'In Collection': collection.name, 'Metadata': metadata}
+    found = [r for r in reported(studies, collection, config)
+             if r.row.key == collection.keys[0] and r.study.searched]
+    if len(found) > 1:
+        raise ValueError(f'{config}: reported by {len(found)} same-choices '
+                         'tables; a metafile entry holds one')
+    if found:
+        study, row, _ = found[0]
+        student['Metrics'] = {'box AP': _round(study.row('alone').aps)}
+        teacher['Metrics'] = {'box AP': round(study.teacher_ap, 1)}
+        metadata.update({
+            'Setting': found[0].setting, 'Tuning Record': study.tuning,
+            'Table': f'{RESULTS}/{study.name}.json',
+            'Seeds': ', '.join(map(str, study.seeds))})
+        entry['Results'] = [{'Task': 'Object Detection',
+                             'Dataset': STUDY_DATA,
+                             'Metrics': {'box AP': _round(row.aps)}}]
+    metadata.update({'Student': student, 'Teacher': teacher})
+    entry['Config'] = config
+    return entry
+
+
+def _round(values: Sequence[float]) -> float:
+    return round(statistics.mean(values), 1) + 0.0
+
+
+class _Dumper(yaml.SafeDumper):
+    """Lists indented under their key, as in MMRazor's metafiles."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
+
+
+def _yaml(data: dict) -> str:
+    return GENERATED_YAML + yaml.dump(
+        data, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+        default_flow_style=False, width=1 << 16)
+
+
+def metafile(studies: List[Study], resolve: Resolver, folder: str) -> str:
+    """``configs/<folder>/metafile.yml``: its collections and one model
+    per config."""
+    configs = folder_configs(resolve.root, folder)
+    plain = plain_configs(resolve)
+    collections = []
+    for collection in COLLECTIONS:
+        if collection.folder != folder:
+            continue
+        mine = [c for c, owner in configs.items() if owner is collection]
+        data = sorted({_train_data(resolve(c)) for c in mine})
+        entry = {'Name': collection.name,
+                 'Metadata': {'Training Data': data}}
+        if collection.paper:
+            entry['Paper'] = {'URL': collection.paper[0],
+                              'Title': collection.paper[1]}
+        entry['README'] = folder_readme(folder)
+        entry['Code'] = {'URL': collection.code}
+        collections.append(entry)
+    models = [model_entry(studies, resolve, c, owner, plain)
+              for c, owner in configs.items()]
+    return _yaml({'Collections': collections, 'Models': models})
+
+
+def model_index() -> str:
+    """``model-index.yml``: every method folder's metafile, for ``mim
+    search``."""
+    return _yaml({'Import': [folder_metafile(f) for f in FOLDERS]})
+
+
+def whole_files(studies: List[Study], root: str) -> Dict[str, str]:
+    """The generated files, written whole: path -> text."""
+    resolve = Resolver(root)
+    out = {folder_metafile(f): metafile(studies, resolve, f)
+           for f in FOLDERS}
+    out[MODEL_INDEX] = model_index()
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -502,18 +965,44 @@ def png_text(path: str) -> Dict[str, str]:
 # ---------------------------------------------------------------------------
 # entry points
 # ---------------------------------------------------------------------------
+def _read(path: str) -> Optional[str]:
+    """The text of ``path``, None if it does not exist."""
+    if not osp.exists(path):
+        return None
+    with open(path, encoding='utf-8') as f:
+        return f.read()
+
+
+def generated(root: str, studies: List[Study]) -> Dict[str, tuple]:
+    """Every generated text file under ``root``: path -> (its text, None
+    if missing; the text the JSON gives)."""
+    out = {}
+    for doc, section in sections(studies, root).items():
+        text = _read(osp.join(root, doc))
+        if text is None:
+            raise ValueError(f'{doc} is missing: create it with one line '
+                             f'{BEGIN} and, below it, one line {END}')
+        out[doc] = (text, replace_section(text, section, doc))
+    for path, text in whole_files(studies, root).items():
+        out[path] = (_read(osp.join(root, path)), text)
+    return out
+
+
 def outdated(root: str = REPO) -> List[str]:
-    """What ``--check`` reports: every markdown section and figure under
-    ``root`` that differs from what the JSON gives (empty: all current)."""
+    """What ``--check`` reports: every generated section, metafile and
+    figure under ``root`` that differs from what the JSON gives (empty:
+    all current)."""
     studies = load_studies(osp.join(root, RESULTS))
     problems = []
-    for doc, section in sections(studies).items():
-        path = osp.join(root, doc)
-        with open(path, encoding='utf-8') as f:
-            text = f.read()
-        if replace_section(text, section, doc) != text:
-            problems.append(f'{doc}: the generated section differs from '
+    for path, (text, new) in generated(root, studies).items():
+        if text is None:
+            problems.append(f'{path} is missing')
+        elif text != new and path.endswith('.md'):
+            problems.append(f'{path}: the generated section differs from '
                             'docs/results/*.json')
+        elif text != new:
+            problems.append(f'{path} differs from what docs/results/*.json '
+                            'and the configs give')
     for name, shown in figures(studies).items():
         path = osp.join(root, FIGURES, name)
         if not osp.exists(path):
@@ -525,35 +1014,30 @@ def outdated(root: str = REPO) -> List[str]:
 
 
 def write(root: str = REPO, force: bool = False) -> List[str]:
-    """Rewrite every generated section under ``root``, and every figure
-    whose data changed (all of them with ``force``); returns the paths
-    written."""
+    """Rewrite every generated section and file under ``root``, and every
+    figure whose data changed (all of them with ``force``); returns the
+    paths written."""
     studies = load_studies(osp.join(root, RESULTS))
-    texts = {}
-    for doc, section in sections(studies).items():
-        with open(osp.join(root, doc), encoding='utf-8') as f:
-            text = f.read()
-        texts[doc] = (text, replace_section(text, section, doc))
-    written = []  # every file checked before the first is written
-    for doc, (text, new) in texts.items():
+    written = []  # every file is generated before the first is written
+    for path, (text, new) in generated(root, studies).items():
         if new != text:
-            with open(osp.join(root, doc), 'w', encoding='utf-8') as f:
+            with open(osp.join(root, path), 'w', encoding='utf-8') as f:
                 f.write(new)
-            written.append(doc)
+            written.append(path)
     for name, shown in figures(studies).items():
         path = osp.join(root, FIGURES, name)
         if force or not osp.exists(path) or \
                 png_text(path).get('Data') != figure_digest(shown):
             write_figure(path, shown)
-            written.append(osp.join(FIGURES, name))
+            written.append(f'{FIGURES}/{name}')
     return written
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--check', action='store_true',
-                        help='write nothing; exit 1 if a generated section '
-                        'or figure is out of date')
+                        help='write nothing; exit 1 if a generated section, '
+                        'metafile or figure is out of date')
     parser.add_argument('--force', action='store_true',
                         help='redraw every figure, even one whose data did '
                         'not change')

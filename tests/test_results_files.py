@@ -1,8 +1,9 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """The committed result tables under docs/results/ keep the schema that
 issue #10 fixed, each JSON table says what its markdown table and its runs
-record say, and the generated tables and figures of docs/results.md and
-README.md (benchmarks/results_docs.py) are those of the JSON."""
+record say, and what benchmarks/results_docs.py generates from the JSON is
+current: the tables and figures of docs/results.md and README.md, and the
+method folders' READMEs, metafiles and model-index.yml."""
 import glob
 import json
 import os.path as osp
@@ -12,6 +13,7 @@ import statistics
 import sys
 
 import pytest
+import yaml
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RESULTS = osp.join(REPO, 'docs', 'results')
@@ -48,9 +50,16 @@ def test_accuracy_table_schema(path):
     assert len(table['seeds']) >= 3 and table['num_val'] >= 512
     methods = table['methods']
     assert 'alone' in methods and 'sekd' in methods
+    with open(osp.join(REPO, 'docs', 'design_log.md'),
+              encoding='utf-8') as f:
+        log = f.read()
     for key, row in methods.items():
-        assert key in METHODS, f'{key} is not a key of benchmarks/methods.py'
-        assert row['label'] == METHODS[key].label
+        # a row of a candidate removed since (reproducible from its tag) is
+        # named in the design log
+        assert key in METHODS or f'`{key}' in log, \
+            f'{key}: neither a key of benchmarks/methods.py nor in the log'
+        if key in METHODS:
+            assert row['label'] == METHODS[key].label
         assert isinstance(row['tuned'], bool)
         # AP in COCO points (x100), not fractions
         assert 1 < row['ap_mean'] <= 100 and row['ap_std'] >= 0
@@ -128,22 +137,25 @@ def test_accuracy_table_matches_its_runs_record(path):
 
 def test_generated_docs_are_current():
     """`python benchmarks/results_docs.py --check` passes: the tables of
-    docs/results.md and README.md and the figures come from the JSON."""
+    docs/results.md, README.md and the method folders' READMEs, the
+    metafiles, model-index.yml and the figures come from the JSON."""
     assert results_docs.outdated() == []
     assert results_docs.main(['--check']) == 0
 
 
 def _copy_docs(root):
-    """The files results_docs.py reads, under ``root``."""
-    for rel in results_docs.DOCS:
+    """The files results_docs.py reads and writes, under ``root``."""
+    for rel in ('docs/results.md', 'README.md', results_docs.MODEL_INDEX):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(osp.join(REPO, rel), root / rel)
+    shutil.copytree(osp.join(REPO, 'configs'), root / 'configs')
     shutil.copytree(RESULTS, root / results_docs.RESULTS)
     shutil.copytree(osp.join(REPO, results_docs.FIGURES),
                     root / results_docs.FIGURES)
 
 
-@pytest.mark.parametrize('doc', results_docs.DOCS)
+@pytest.mark.parametrize('doc', ('docs/results.md', 'README.md',
+                                 'configs/sekd/README.md'))
 def test_check_fails_on_an_edited_number(tmp_path, doc):
     """A number edited by hand in a generated table is caught."""
     _copy_docs(tmp_path)
@@ -199,6 +211,120 @@ def test_check_fails_on_an_edited_json(tmp_path):
            'docs/results/*.json' in problems
     assert any('accuracy_study_short_retinanet.png plots other values' in p
                for p in problems)
+
+
+METAFILES = sorted(glob.glob(osp.join(REPO, 'configs', '*', 'metafile.yml')))
+
+
+def _yaml(path):
+    with open(path, encoding='utf-8') as f:
+        return yaml.safe_load(f)
+
+
+def _rel(path):
+    return osp.relpath(path, REPO).replace(osp.sep, '/')
+
+
+def test_model_index_imports_every_metafile():
+    index = _yaml(osp.join(REPO, results_docs.MODEL_INDEX))
+    assert sorted(index['Import']) == [_rel(p) for p in METAFILES]
+    assert {'configs/sekd/metafile.yml', 'configs/peers/metafile.yml'} <= \
+        set(index['Import'])
+
+
+def test_mim_search_reads_the_model_index():
+    """``mim search``'s own reading (openmim, which tools/setup_env.sh
+    installs): one row per config, the reported box AP as its column."""
+    search = pytest.importorskip('mim.commands.search')
+    from modelindex.load_model_index import load
+    table = search.convert2df(
+        load(osp.join(REPO, results_docs.MODEL_INDEX))).T
+    configs = [glob.glob(osp.join(osp.dirname(m), '*.py')) for m in METAFILES]
+    assert sorted(table.loc['config']) == sorted(
+        _rel(p) for folder in configs for p in folder)
+    sekd = table['sekd_retinanet_r34_retinanet_r18-w32_synthetic']
+    assert sekd['model'] == 'sekd'
+    assert sekd[f'{results_docs.STUDY_DATA.lower()}/box_ap'] > 0
+
+
+@pytest.mark.parametrize('path', METAFILES,
+                         ids=lambda p: osp.basename(osp.dirname(p)))
+def test_metafile_names_existing_files(path):
+    """MMRazor's layout; every file a metafile names exists, and every
+    config of its folder is one model of it."""
+    meta = _yaml(path)
+    collections = {c['Name']: c for c in meta['Collections']}
+    for collection in collections.values():
+        assert osp.exists(osp.join(REPO, collection['README']))
+        code = collection['Code']['URL']
+        assert code.startswith('https://') or osp.exists(osp.join(REPO, code))
+        assert collection['Metadata']['Training Data']
+    names = [m['Name'] for m in meta['Models']]
+    assert len(set(names)) == len(names)
+    assert sorted(m['Config'] for m in meta['Models']) == sorted(
+        _rel(p) for p in glob.glob(osp.join(osp.dirname(path), '*.py')))
+    for model in meta['Models']:
+        assert model['In Collection'] in collections
+        assert model['Name'] == osp.basename(model['Config'])[:-len('.py')]
+        for side in ('Student', 'Teacher'):
+            config = model['Metadata'][side]['Config']
+            assert config.startswith('mmdet::') or \
+                osp.exists(osp.join(REPO, config)), config
+        for result in model.get('Results', []):
+            assert result['Task'] == 'Object Detection'
+            assert 0 < result['Metrics']['box AP'] <= 100
+
+
+def test_metafile_reports_the_shipped_sekd_configs():
+    """Each same-choices table's SEKD row, the config as it is, is that
+    config's result in the metafile, with the table's teacher and student
+    alone; the COCO configs, never trained here, have no result."""
+    models = {m['Name']: m for m in _yaml(
+        osp.join(REPO, 'configs', 'sekd', 'metafile.yml'))['Models']}
+    reported = 0
+    for path in TABLES:
+        with open(path, encoding='utf-8') as f:
+            methods = json.load(f)['methods']
+        if 'config' not in methods['sekd']:
+            continue
+        model = models[osp.basename(methods['sekd']['config'])[:-3]]
+        meta = model['Metadata']
+        assert model['Results'][0]['Metrics']['box AP'] == round(
+            methods['sekd']['ap_mean'], 1)
+        assert meta['Student']['Metrics']['box AP'] == round(
+            methods['alone']['ap_mean'], 1)
+        assert meta['Setting'].endswith('(the config as it is)')
+        assert meta['Table'] == _rel(path)
+        assert osp.exists(osp.join(REPO, meta['Tuning Record']))
+        reported += 1
+    assert reported >= 4
+    for name, model in models.items():
+        if name.endswith('_coco'):
+            assert 'Results' not in model, name
+
+
+def test_check_fails_on_an_edited_metafile(tmp_path):
+    """A metafile edited by hand, or a missing model-index.yml, is caught;
+    writing restores both."""
+    _copy_docs(tmp_path)
+    with open(osp.join(RESULTS, 'accuracy_study_short_retinanet.json'),
+              encoding='utf-8') as f:
+        ap = json.load(f)['methods']['sekd']['ap_mean']
+    path = tmp_path / 'configs' / 'sekd' / 'metafile.yml'
+    text = path.read_text(encoding='utf-8')
+    shown = f'box AP: {round(ap, 1)}'
+    assert shown in text
+    path.write_text(text.replace(shown, f'box AP: {round(ap + 0.1, 1)}', 1),
+                    encoding='utf-8')
+    (tmp_path / results_docs.MODEL_INDEX).unlink()
+    assert results_docs.outdated(str(tmp_path)) == [
+        'configs/sekd/metafile.yml differs from what docs/results/*.json '
+        'and the configs give', 'model-index.yml is missing']
+    assert results_docs.main(['--check', '--root', str(tmp_path)]) == 1
+    assert results_docs.write(str(tmp_path)) == [
+        'configs/sekd/metafile.yml', 'model-index.yml']
+    assert path.read_text(encoding='utf-8') == text
+    assert results_docs.main(['--check', '--root', str(tmp_path)]) == 0
 
 
 def test_design_log_is_ordered_by_date_then_candidate():

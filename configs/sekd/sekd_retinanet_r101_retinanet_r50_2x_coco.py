@@ -1,6 +1,4 @@
 # SEKD: RetinaNet R-101 (38.9 AP) -> RetinaNet R-50 (37.4 AP alone), COCO 2x.
-# On RetinaNet the graph terms have not shown a gain over the vertex term
-# alone (sekd=dict(beta=0, gamma=0)) on the embedded study: docs/results.md.
 _base_ = [
     'mmdet::_base_/datasets/coco_detection.py',
     'mmdet::_base_/schedules/schedule_2x.py',

@@ -2,8 +2,6 @@
 # 4 epochs over the dataset repeated 3 times), evaluated on VOC2007 test.
 # Train the teacher first:
 #   python tools/train.py configs/voc/retinanet_r101_fpn_1x_voc0712.py
-# On RetinaNet the graph terms have not shown a gain over the vertex term
-# alone (sekd=dict(beta=0, gamma=0)) on the embedded study: docs/results.md.
 _base_ = [
     '../voc/retinanet_r101_fpn_1x_voc0712.py',
     '../_base_/distill/sekd_fpn256.py',

@@ -26,9 +26,7 @@ train_dataloader = dict(
     num_workers=1,
     persistent_workers=True,
     # mmdet's sampler for iteration-based training (the embedded schedule,
-    # IterBasedTrainLoop): one endless shuffled stream, no epoch ends. The
-    # accuracy study's published numbers (docs/results.md) were measured
-    # with DefaultSampler, whose epochs give another data order.
+    # IterBasedTrainLoop): one endless shuffled stream, no epoch ends
     sampler=dict(type='InfiniteSampler', shuffle=True),
     batch_sampler=dict(type='AspectRatioBatchSampler'),
     dataset=dict(
