@@ -365,10 +365,10 @@ def student_pair(algo, inputs: torch.Tensor, level: str):
 @torch.no_grad()
 def summary(distiller, pair) -> Dict[str, float]:
     """Numbers of one student (batch of one image)."""
-    a_s, a_t = pair.adjacency_S[0].double(), pair.adjacency_T[0].double()
+    a_s, a_t = pair.adjacency_S.double(), pair.adjacency_T.double()
     c = a_t.shape[0]
     off = ~torch.eye(c, dtype=torch.bool, device=a_t.device)
-    l_s, l_t = pair.laplacian_S[0].double(), pair.laplacian_T[0].double()
+    l_s, l_t = pair.laplacian_S.double(), pair.laplacian_T.double()
     out = dict(
         mean_abs_adj=(a_s - a_t).abs()[off].mean().item(),
         rel_fro_lap=(torch.linalg.norm(l_s - l_t) /
@@ -508,9 +508,9 @@ def main(argv=None):
         if not rows:
             rows.append(Row('teacher', osp.basename(teacher_ckpt) +
                             ' (teacher ckpt)',
-                            pair.adjacency_T[0], pair.laplacian_T[0]))
-        rows.append(Row(student.label, source, pair.adjacency_S[0],
-                        pair.laplacian_S[0]))
+                            pair.adjacency_T, pair.laplacian_T))
+        rows.append(Row(student.label, source, pair.adjacency_S,
+                        pair.laplacian_S))
         s = summary(algo.distiller, pair)
         lines.append(
             f'[{args.level}] {student.label}: '

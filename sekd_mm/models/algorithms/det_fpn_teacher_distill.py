@@ -37,9 +37,8 @@ class DetFpnTeacherDistill(FpnTeacherDistill):
     CWD, MGD, ...) is multiplied by ``min(1, (iter + 1) / N)``, the
     runner's iteration read from MMEngine's ``MessageHub`` (no ramp outside
     a runner): the same warm-up is open to every method, e.g. over the
-    learning rate's warm-up. Before each training step the batch goes to
-    the distiller's ``set_data_samples`` if it has one. Everything else is
-    MMRazor's ``FpnTeacherDistill``.
+    learning rate's warm-up. Everything else is MMRazor's
+    ``FpnTeacherDistill``.
 
     Args:
         architecture (dict): The student's config.
@@ -90,12 +89,7 @@ class DetFpnTeacherDistill(FpnTeacherDistill):
              data_samples: Optional[List[BaseDataElement]] = None
              ) -> LossResults:
         """``FpnTeacherDistill.loss`` with the ``distill.*`` terms scaled by
-        :meth:`warmup_factor`, after handing the batch to the distiller's
-        ``set_data_samples`` when it has one (SEKD's ``box_graph`` reads the
-        ground-truth boxes there)."""
-        set_data_samples = getattr(self.distiller, 'set_data_samples', None)
-        if set_data_samples is not None:
-            set_data_samples(batch_inputs, data_samples)
+        :meth:`warmup_factor`."""
         losses = super().loss(batch_inputs, data_samples)
         ramp = self.warmup_factor()
         if ramp == 1.0:

@@ -1,6 +1,6 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """Shared calling convention of the SEKD (CRG) losses."""
-from typing import Optional, Sequence, Union
+from typing import Sequence, Union
 
 from torch import Tensor, nn
 
@@ -29,54 +29,31 @@ class BaseCRGLoss(nn.Module):
             (the paper's guidance; off in the shipped design).
         channel_attention (bool): Weight by the teacher's channel attention
             (the paper's guidance; off in the shipped design).
-        cells (int): Build the graphs (edges, spectrum) on each window of a
-            ``cells x cells`` grid (local graphs); 1 (the shipped design) is
-            one graph per map. The vertex term does not depend on it.
     """
 
     def __init__(self,
                  loss_weight: float = 1.0,
                  tau: float = SHIPPED.tau,
                  spatial_attention: bool = SHIPPED.spatial_attention,
-                 channel_attention: bool = SHIPPED.channel_attention,
-                 cells: int = SHIPPED.cells) -> None:
+                 channel_attention: bool = SHIPPED.channel_attention) -> None:
         super().__init__()
         if loss_weight < 0:
             raise ValueError(f'loss_weight must be >= 0, got {loss_weight}')
         if tau <= 0:
             raise ValueError(f'tau must be > 0, got {tau}')
-        if not isinstance(cells, int) or cells < 1:
-            raise ValueError(f'cells must be an int >= 1, got {cells!r}')
         self.loss_weight = loss_weight
         self.tau = tau
         self.spatial_attention = spatial_attention
         self.channel_attention = channel_attention
-        self.cells = cells
 
-    def make_pair(self,
-                  preds_S: Tensor,
-                  preds_T: Tensor,
-                  region: Optional[Tensor] = None,
-                  student_own: Optional[Tensor] = None) -> CRGPair:
-        """The CRG pair this loss expects (its attention and graph
-        settings); ``region`` (``B x H x W``) weights the graphs' samples,
-        ``student_own`` is the student's map before its connector
-        (:class:`~sekd_mm.models.utils.CRGPair`)."""
+    def make_pair(self, preds_S: Tensor, preds_T: Tensor) -> CRGPair:
+        """The CRG pair this loss expects (its attention settings;
+        :class:`~sekd_mm.models.utils.CRGPair`)."""
         return CRGPair(
             preds_S,
             preds_T,
             tau=self.tau,
-            spatial_attention=self.spatial_attention,
-            cells=self.cells,
-            region=region,
-            student_own=student_own)
-
-    @property
-    def reads_student_own(self) -> bool:
-        """Whether :meth:`compute` reads the pair's ``student_own`` (the
-        student's map before its connector), which the distiller then
-        passes."""
-        return False
+            spatial_attention=self.spatial_attention)
 
     def check(self, preds_S: Tensor, preds_T: Tensor) -> None:
         """Validate one level before any compute (override to add)."""

@@ -30,7 +30,7 @@ import torch
 from mmrazor.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils.crg import compute_dtype, no_autocast, standardize_rows
+from ..utils.pearson import compute_dtype, no_autocast, standardize_rows
 
 
 class BaseEGALoss(nn.Module):
