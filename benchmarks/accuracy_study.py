@@ -1,12 +1,13 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
-"""Accuracy study: SEKD, its ablations, EGA and MMRazor's detection
+"""Accuracy study: SEKD, its vertex term alone, EGA and MMRazor's detection
 distillers side by side on the embedded synthetic dataset.
 
     python benchmarks/accuracy_study.py [--preset cpu|large]
         [--detector retinanet|faster-rcnn] [--student r18-w32|r18-w16|mbv2]
-        [--split tune|report]
+        [--split tune|report] [--search | --tuned TUNING_JSON]
         [--regime short|long]
         [--seeds 0 1 2] [--methods alone sekd pkd ...] [--jobs N]
+        [--threads N] [--record RUNS_JSON]
         [--work-dir work_dirs/accuracy_study] [--teacher-ckpt CKPT]
         [--teacher-iters N] [--student-iters N] [--num-train N]
         [--num-val N] [--img-scale N] [--report-only]
@@ -25,13 +26,11 @@ quarter width, or MobileNetV2) from the same teacher; its runs land in
 Everything lands in ``--work-dir``: ``teacher/``, ``<method>/seed<S>/``
 (config, log, checkpoint and ``result.json``), and the report:
 ``results.md`` (mean +- std over seeds and the paired difference to the
-student alone), ``results.json`` and ``accuracy_study.png``. A run whose
-``result.json`` holds the same command and the same resolved config (a
-digest of the config file with its options applied, so that editing a
-config's defaults also counts) is not run again, so an interrupted study
-continues where it stopped, and changing a setting (or the teacher) reruns
-what depends on it. Runs finished before the digest was recorded (before
-2026-11-22) are matched on the command alone.
+student alone), ``results.json`` and ``accuracy_study.png``. A finished run
+is not run again while its command, its resolved config and its teacher
+are unchanged (``benchmarks/runs.py``), so an interrupted study continues
+where it stopped, and changing a setting (or the teacher) reruns what
+depends on it.
 
 ``--regime long`` trains every student 4x longer (:data:`REGIMES`), long
 enough for the student alone to pass half the teacher's AP.
@@ -42,25 +41,21 @@ enough for the student alone to pass half the teacher's AP.
 
 Tuning and reporting are separate (docs/results.md, "Protocol"):
 
-* ``--split tune`` evaluates on a val set generated with another data seed
-  (:data:`TUNE_DATA_SEED`, same size) and defaults to seeds 100, ...;
-  ``--factors 0.3 1 3`` runs every method at each multiple of its loss
-  weights (``benchmarks/methods.py``, :func:`weight_options`) and writes
-  ``tuning.json``: the factor with the best mean AP, per method.
-  ``--factors 0.3 1 3 sekd=1,3,10`` gives SEKD its own grid of the same
-  size (e.g. one centred where its loss ratio to the detection loss lies).
-* ``--split tune --search`` is the fair protocol (``benchmarks/tuning.py``):
-  every tuned row gets the same factor grid, extended until its best value
-  lies inside, then the same levels and warm-up choices at its best factor;
-  ``tuning.json`` holds each row's ``tuning`` record (seeds, grid, chosen
-  setting, the mean AP of every setting). Give it two or more seeds.
+* ``--split tune --search`` is the fair protocol (``benchmarks/tuning.py``)
+  on a val set generated with another data seed (:data:`TUNE_DATA_SEED`,
+  same size): every tuned row gets the same factor grid of its loss
+  weights, extended until its best value lies inside, then the same levels
+  and warm-up choices at its best factor; ``tuning.json`` holds each row's
+  ``tuning`` record (seeds, grid, chosen setting, the mean AP of every
+  setting). It defaults to seed 100: give it two or more.
 * ``--split report`` (the default) runs seeds 0, 1, 2 on the reported val
-  set; ``--tuned tuning.json`` applies the chosen factors (and, from a
-  ``--search``, the chosen levels and warm-up). Besides
-  ``results.md`` it writes ``accuracy_study_<regime>_<detector>.json``.
+  set; ``--tuned tuning.json`` applies each row's chosen factor, levels and
+  warm-up (a row without a choice runs its config as it is). Besides
+  ``results.md`` it writes
+  ``accuracy_study_<regime>_<detector>[_<student>].json``.
 
 A teacher is identified by a digest of its weights
-(:func:`weights_digest`), not by its command: the same command gave a
+(:func:`~runs.weights_digest`), not by its command: the same command gave a
 teacher of 41.4 AP on one machine and 42.5 on others, and a distilled run
 is reused only under the teacher it was distilled from.
 
@@ -72,32 +67,33 @@ is not in the work dir but is in the record under the same digest is taken
 from the record instead of being run again, so a study is reported, and
 continued, on a machine where the work dir of an earlier run is gone;
 the teacher is trained again only if a distilled run still has to run,
-and if it comes out different, every distilled run is run again.
+and if it comes out different, every distilled run is run again. The
+committed records also hold the runs of the graph candidates of
+2026-12-03 to 2026-12-05, whose methods the tag
+``graph-candidates-2026-12-05`` still builds; no run of this code asks for
+them.
 
 Runs of a split live in ``<work-dir>/<regime>-<split>/<method>/seed<S>``;
 the teacher (``<work-dir>/teacher``) is shared. Faster R-CNN's runs and
 teacher live under ``<work-dir>/faster-rcnn/``.
 """
 import argparse
-import hashlib
 import json
 import os
 import os.path as osp
 import statistics
-import subprocess
-import sys
 import time
 from typing import Dict, List, Optional
 
-from methods import (DEFAULT_STUDENT, DETECTORS, METHODS, STUDENTS, Method,
-                     parse_cfg_options, select, student_suffix, teacher_config,
+from methods import (DEFAULT_STUDENT, DETECTORS, METHODS, REMOVED_TAG,
+                     STUDENTS, Method, select, student_suffix, teacher_config,
                      weight_options)
+from runs import (TEACHER_OPTION, Record, Run, finished, log, run_all,
+                  teacher_weights)
 from tuning import (FACTOR_GRID, Setting, next_settings, setting_key,
                     tuning_record)
 
-from sekd_mm.apis import (METRICS, RUNNER_KEYS, last_checkpoint, metrics_of,
-                          pipeline, read_records, scalar_files,
-                          synthetic_options, train_args, zero_metrics)
+from sekd_mm.apis import METRICS, synthetic_options
 from sekd_mm.engine import iter_schedule_options
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -140,13 +136,9 @@ def parse_args(argv=None):
                             f'{k} {v}' for k, v in STUDENTS.items()))
     parser.add_argument('--seeds', type=int, nargs='+',
                         help='default: 0 1 2 (report), 100 (tune)')
-    parser.add_argument('--factors', nargs='+', default=['1'],
-                        help='multiples of each method\'s loss weights; '
-                        'METHOD=F,F,... gives one method its own grid '
-                        '(e.g. 0.3 1 3 sekd=1,3,10)')
     parser.add_argument('--tuned',
-                        help='tuning.json of a tune split: its factors (and '
-                        'levels and warm-up, from --search)')
+                        help='tuning.json of a --search: each row\'s chosen '
+                        'factor, levels and warm-up')
     parser.add_argument('--search', action='store_true',
                         help='with --split tune: the fair protocol of '
                         'benchmarks/tuning.py for every tuned method')
@@ -173,6 +165,11 @@ def parse_args(argv=None):
         parser.error('--search tunes: use it with --split tune')
     if args.search and args.tuned:
         parser.error('--search and --tuned exclude each other')
+    if args.tuned:
+        try:
+            read_tuned(args.tuned)
+        except (OSError, ValueError) as e:
+            parser.error(str(e))
     try:
         for method in select(args.methods).values():
             method.config(args.detector, args.student)
@@ -186,308 +183,6 @@ def parse_args(argv=None):
                 value *= REGIMES[args.regime]
             setattr(args, key, value)
     return args
-
-
-def log(msg: str) -> None:
-    pipeline.log(msg, 'study')
-
-
-class Run:
-    """One ``tools/train.py`` run and its result."""
-
-    def __init__(self, name: str, seed: int, config: str, work_dir: str,
-                 options: List[str], teacher: str = '') -> None:
-        self.name, self.seed, self.work_dir = name, seed, work_dir
-        #: what identifies the teacher (:func:`weights_digest`) in
-        #: :attr:`record_digest`, in place of its checkpoint's path
-        self.teacher = teacher
-        self.args = train_args(config, work_dir, seed, options)
-        self.result_file = osp.join(work_dir, 'result.json')
-        self.proc: Optional[subprocess.Popen] = None
-        self.start = 0.0
-        self.config, self.options = config, list(options)
-        self._digest: Optional[str] = None
-        self._record_digest: Optional[str] = None
-        self._resolved = None
-
-    @property
-    def config_digest(self) -> str:
-        """Digest of the config with the run's options applied."""
-        if self._digest is None:
-            self._digest = digest_of(self.resolved)
-        return self._digest
-
-    @property
-    def resolved(self):
-        """The run's config with its options applied (resolved once)."""
-        if self._resolved is None:
-            self._resolved = resolve_config(self.config, self.options)
-        return self._resolved
-
-    @property
-    def warmup_iters(self) -> int:
-        """The distillation losses' warm-up of the run's config
-        (``model.distill_warmup_iters``; 0 without)."""
-        return int(self.resolved.get('model', {}).get(
-            'distill_warmup_iters', 0) or 0)
-
-    @property
-    def record_digest(self) -> str:
-        """:attr:`config_digest`, but with the teacher's checkpoint path
-        (which depends on the machine) replaced by :attr:`teacher`."""
-        if self._record_digest is None:
-            options = [f'{TEACHER_OPTION}teacher:{self.teacher}'
-                       if o.startswith(TEACHER_OPTION) else o
-                       for o in self.options]
-            self._record_digest = config_digest(self.config, options)
-        return self._record_digest
-
-    def cached(self) -> Optional[dict]:
-        if not osp.exists(self.result_file):
-            return None
-        with open(self.result_file, encoding='utf-8') as f:
-            result = json.load(f)
-        if result.get('args') != self.args:
-            return None
-        if result.get('config_digest', self.config_digest) != \
-                self.config_digest:
-            return None  # same command, but the config has changed
-        if result.get('teacher', self.teacher) != self.teacher:
-            return None  # another teacher at the same path
-        # what the logs give is read again (a fix of read_scalars applies
-        # to runs that finished before it)
-        result.update(read_scalars(self.work_dir, self.warmup_iters))
-        return result
-
-    def launch(self, threads: int) -> None:
-        os.makedirs(self.work_dir, exist_ok=True)
-        env = dict(os.environ, PYTHONUNBUFFERED='1',
-                   OMP_NUM_THREADS=str(threads),
-                   MKL_NUM_THREADS=str(threads))
-        self.log_file = osp.join(self.work_dir, 'train.log')
-        self.out = open(self.log_file, 'w', encoding='utf-8')
-        self.start = time.time()
-        self.proc = subprocess.Popen([sys.executable, *self.args], cwd=REPO,
-                                     env=env, stdout=self.out,
-                                     stderr=subprocess.STDOUT)
-
-    def finish(self) -> dict:
-        """Parse the run's MMEngine scalars into ``result.json``."""
-        self.out.close()
-        if self.proc.returncode != 0:
-            raise RuntimeError(f'{self.name} seed {self.seed} failed (exit '
-                               f'{self.proc.returncode}); log: '
-                               f'{self.log_file}')
-        result = dict(args=self.args, config_digest=self.config_digest,
-                      teacher=self.teacher, seconds=time.time() - self.start,
-                      **read_scalars(self.work_dir, self.warmup_iters))
-        result['checkpoint'] = last_checkpoint(self.work_dir)
-        with open(self.result_file, 'w', encoding='utf-8') as f:
-            json.dump(result, f, indent=2)
-        return result
-
-
-TEACHER_OPTION = 'model.teacher_ckpt='
-
-
-class Record:
-    """Finished runs of a study kept in a JSON file (``--record``), keyed
-    by the run's directory relative to the work dir
-    (``<regime>-<split>/<method>/seed<S>``, ``teacher``)::
-
-        {"runs": {KEY: {"digest", "metrics", "sec_per_iter",
-                        "distill_over_task", "distill_over_task_on",
-                        "seconds", "checkpoint",
-                        "weights"? (the teacher), "note"?}}}
-
-    Work dirs are not kept between machines; the record is, so that a
-    study is reported, and continued, without running again what it
-    holds. An entry is used only under the same :attr:`Run.record_digest`
-    (same config, options and teacher); ``note`` says where an entry that
-    the study did not write itself comes from."""
-
-    def __init__(self, path: Optional[str], work_dir: str) -> None:
-        self.path, self.work_dir = path, work_dir
-        self.runs: Dict[str, dict] = {}
-        self.added: set = set()  # keys this study ran (see save)
-        if path and osp.exists(path):
-            with open(path, encoding='utf-8') as f:
-                self.runs = json.load(f)['runs']
-
-    def key(self, run: Run) -> str:
-        return osp.relpath(run.work_dir, self.work_dir)
-
-    def get(self, run: Run) -> Optional[dict]:
-        entry = self.runs.get(self.key(run))
-        if not entry or entry['digest'] != run.record_digest:
-            return None
-        return dict(entry, recorded=True,
-                    checkpoint=osp.join(osp.abspath(run.work_dir),
-                                        entry.get('checkpoint', '')))
-
-    def add(self, run: Run, result: dict) -> None:
-        if result.get('recorded'):
-            return
-        key = self.key(run)
-        self.runs[key] = dict(
-            digest=run.record_digest, metrics=result['metrics'],
-            sec_per_iter=result['sec_per_iter'],
-            distill_over_task=result['distill_over_task'],
-            distill_over_task_on=result.get('distill_over_task_on'),
-            seconds=result.get('seconds'),
-            checkpoint=osp.basename(result.get('checkpoint', '')),
-            **{k: result[k] for k in ('weights', ) if k in result})
-        self.added.add(key)
-
-    def save(self) -> None:
-        """Write the file again: what it holds now (another study may
-        share it, e.g. one per split or per group of methods) updated with
-        the runs this study added, under a lock, replaced atomically."""
-        if not self.path:
-            return
-        import fcntl
-        os.makedirs(osp.dirname(osp.abspath(self.path)), exist_ok=True)
-        with open(self.path + '.lock', 'w') as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if osp.exists(self.path):
-                with open(self.path, encoding='utf-8') as f:
-                    on_disk = json.load(f)['runs']
-                self.runs = dict(on_disk, **{k: self.runs[k]
-                                             for k in self.added})
-            tmp = f'{self.path}.{os.getpid()}.tmp'
-            with open(tmp, 'w', encoding='utf-8') as f:
-                json.dump(dict(runs=dict(sorted(self.runs.items()))), f,
-                          indent=1)
-                f.write('\n')
-            os.replace(tmp, self.path)
-
-
-def weights_digest(checkpoint: str) -> str:
-    """SHA-256 (16 hex digits) of a checkpoint's ``state_dict`` (names,
-    dtypes, shapes and values; not its meta or optimizer state): what
-    identifies a teacher. The same command does not give the same teacher
-    on every machine (the study's teacher, retrained with the same command
-    on another CPU on 2026-11-30, had 41.4 AP, not 42.5)."""
-    import torch
-
-    import sekd_mm.compat as compat
-    compat.allow_mmengine_checkpoints()
-    state = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    state = state.get('state_dict', state)
-    sha = hashlib.sha256()
-    for name in sorted(state):
-        tensor = state[name].detach().contiguous()
-        sha.update(f'{name}:{tensor.dtype}:{tuple(tensor.shape)};'.encode())
-        sha.update(tensor.view(-1).view(torch.uint8).numpy().tobytes()
-                   if tensor.numel() else b'')
-    return sha.hexdigest()[:16]
-
-
-def resolve_config(config: str, options: List[str]):
-    """``config`` (relative to the repository or absolute) with the
-    cfg-``options`` applied, as ``tools/train.py`` resolves it."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(REPO, config))
-    cfg.merge_from_dict(parse_cfg_options(options))
-    return cfg
-
-
-def digest_of(cfg) -> str:
-    """SHA-256 (16 hex digits) of a resolved config's :data:`RUNNER_KEYS`
-    (the bases' helper variables configure nothing: a peer's run does not
-    change when a variable of SEKD's base file does)."""
-    runner = {k: v for k, v in cfg.to_dict().items() if k in RUNNER_KEYS}
-    text = json.dumps(runner, sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def config_digest(config: str, options: List[str]) -> str:
-    """:func:`digest_of` the resolved ``config`` with ``options``."""
-    return digest_of(resolve_config(config, options))
-
-
-def distill_over_task(rec: dict) -> float:
-    """Distillation terms over the detector's losses in one logged record
-    (Faster R-CNN also logs ``acc``, in %, which is not a loss)."""
-    distill = sum(v for k, v in rec.items() if k.startswith('distill.'))
-    task = sum(v for k, v in rec.items()
-               if k.startswith(('student.', 'loss_')) and 'loss' in k)
-    return distill / task if task else 0.0
-
-
-def read_scalars(work_dir: str, warmup_iters: int = 0) -> dict:
-    """COCO metrics of the final evaluation, seconds per iteration, and the
-    share of distillation in the loss: over the first logged iterations
-    (``distill_over_task``) and at the first logged iteration at which
-    every distillation weight is on, i.e. past ``warmup_iters``
-    (``distill_over_task_on``; the same for a method without warm-up)."""
-    files = scalar_files(work_dir)
-    if not files:
-        raise RuntimeError(f'no MMEngine scalars under {work_dir}')
-    records = read_records(files[-1])
-    train = [rec for rec in records
-             if 'loss' in rec and 'coco/bbox_mAP' not in rec]
-    # mmdet's CocoMetric logs nothing when no box passes score_thr
-    metrics = metrics_of(records) or zero_metrics()
-    on = [rec for rec in train if rec.get('iter', 0) > warmup_iters]
-    times = [rec['time'] for rec in train[1:]] or [0.0]
-    return dict(metrics=metrics, sec_per_iter=statistics.mean(times),
-                distill_over_task=distill_over_task(train[0] if train
-                                                    else {}),
-                distill_over_task_on=distill_over_task(on[0] if on else {}))
-
-
-def finished(run: Run, record: Optional[Record]) -> Optional[dict]:
-    """The run's result from its work dir, else from the record."""
-    return run.cached() or (record.get(run) if record else None)
-
-
-def run_all(runs: List[Run], jobs: int, threads: Optional[int] = None,
-            record: Optional[Record] = None) -> Dict[tuple, dict]:
-    """Run what is not finished (:func:`finished`), ``jobs`` at a time
-    with ``threads`` torch threads each (default: cores / jobs); returns
-    the results of every run that finished, keyed by (name, seed), and
-    adds each new one to ``record`` (saved as it goes)."""
-    results, todo = {}, []
-    for run in runs:
-        cached = finished(run, record)
-        if cached:
-            results[(run.name, run.seed)] = cached
-        else:
-            todo.append(run)
-    if len(todo) < len(runs):
-        recorded = sum(bool(r.get('recorded')) for r in results.values())
-        log(f'{len(runs) - len(todo)} run(s) already done (result.json; '
-            f'{recorded} of them from the record)')
-    threads = threads or max(1, (os.cpu_count() or 1) // max(jobs, 1))
-    running, failed, done = [], [], 0
-    while todo or running:
-        while todo and len(running) < jobs:
-            run = todo.pop(0)
-            run.launch(threads)
-            running.append(run)
-            log(f'start {run.name} seed {run.seed} ({threads} threads): '
-                f'{run.log_file}')
-        time.sleep(1.0)
-        for run in [r for r in running if r.proc.poll() is not None]:
-            running.remove(run)
-            done += 1
-            try:
-                res = run.finish()
-            except RuntimeError as err:
-                failed.append(str(err))
-                log(f'FAILED {err}')
-                continue
-            results[(run.name, run.seed)] = res
-            if record:
-                record.add(run, res)
-                record.save()
-            ap = 100 * res['metrics']['coco/bbox_mAP']
-            log(f'[{done}/{done + len(todo) + len(running)}] {run.name} '
-                f'seed {run.seed}: AP {ap:.1f} in {res["seconds"]:.0f} s')
-    if failed:
-        raise SystemExit('[study] failed runs:\n' + '\n'.join(failed))
-    return results
 
 
 def paired_deltas(results: Dict[tuple, dict], name: str,
@@ -535,8 +230,8 @@ def report(args, methods: dict, results: Dict[tuple, dict],
         res = [results[(name, s)] for s in seeds if (name, s) in results]
         if not res:
             continue
-        cells = [summarize([r['metrics'].get(k) for r in res])
-                 for _, k in METRICS]
+        values = [summarize([r['metrics'].get(k) for r in res])
+                  for _, k in METRICS]
         paired = paired_deltas(results, name, seeds)
         if name == 'alone' or not paired:
             delta, better = '', ''
@@ -548,10 +243,10 @@ def report(args, methods: dict, results: Dict[tuple, dict],
         share = mean_of([r.get('distill_over_task') for r in res])
         share_on = mean_of([r.get('distill_over_task_on') for r in res])
         speed = mean_of([r.get('sec_per_iter') for r in res])
-        cells += [delta, better, f'{share:.2f}' if share else '',
-                  f'{share_on:.2f}' if share_on else '',
-                  f'{speed:.2f}' if speed else '']
-        rows.append(f'| {method.label} | ' + ' | '.join(cells) + ' |')
+        values += [delta, better, f'{share:.2f}' if share else '',
+                   f'{share_on:.2f}' if share_on else '',
+                   f'{speed:.2f}' if speed else '']
+        rows.append(f'| {method.label} | ' + ' | '.join(values) + ' |')
         summary[name] = dict(
             label=method.label,
             ap=[r['metrics']['coco/bbox_mAP'] for r in res],
@@ -663,32 +358,36 @@ def study_dir(args, name: str) -> str:
     return osp.join(args.detector, name)
 
 
-def tuned_settings(args) -> Dict[str, Setting]:
-    """``--tuned``'s setting of every method that has one (its own, or its
-    ``tuned_as`` method's): a ``--search``'s chosen factor, levels and
-    warm-up, or an older tuning.json's factor (levels and warm-up as
-    configured, ``None``); empty without ``--tuned``."""
-    tuning = read_tuned(args)
-    if not tuning:
+def read_tuned(path: Optional[str]) -> Dict[str, dict]:
+    """The rows of the ``--tuned`` tuning.json of a ``--search`` (method ->
+    its ``tuning`` record; empty without ``--tuned``). ``ValueError`` for a
+    file that holds no search's rows: the weight grids that wrote such
+    files (before 2026-12-03) are gone."""
+    if not path:
         return {}
-    chosen = {name: Setting(factor, None, None)
-              for name, factor in tuning['factors'].items()}
-    for name, row in tuning.get('rows', {}).items():
-        chosen[name] = Setting(**row['chosen'])
+    with open(path, encoding='utf-8') as f:
+        tuning = json.load(f)
+    if 'rows' not in tuning:
+        raise ValueError(
+            f'--tuned {path} holds no --search choices ("rows"); give the '
+            'tuning.json of a --split tune --search (the weight grids that '
+            f'wrote such files are at the tag {REMOVED_TAG})')
+    return tuning['rows']
+
+
+def tuned_settings(args) -> Dict[str, Setting]:
+    """``--tuned``'s chosen setting (factor, levels, warm-up) of every
+    method of :data:`~methods.METHODS` that has one (its own, or its
+    ``tuned_as`` method's); a row of a method that no longer exists is
+    ignored. Empty without ``--tuned``."""
+    chosen = {name: Setting(**row['chosen'])
+              for name, row in read_tuned(args.tuned).items()}
     out = {}
-    for name, method in select(None).items():
+    for name, method in METHODS.items():
         source = name if name in chosen else method.tuned_as
         if source in chosen:
             out[name] = chosen[source]
     return out
-
-
-def read_tuned(args) -> dict:
-    """The ``--tuned`` tuning.json (empty without ``--tuned``)."""
-    if not args.tuned:
-        return {}
-    with open(args.tuned, encoding='utf-8') as f:
-        return json.load(f)
 
 
 def config_of(method: Method, args) -> str:
@@ -697,59 +396,23 @@ def config_of(method: Method, args) -> str:
 
 
 def at_setting(method: Method, setting: Setting, args) -> Method:
-    """``method`` at ``setting``: its levels and warm-up (kept as
-    configured where None, or where the method has no level choice), then
-    its loss weights times the factor."""
+    """``method`` at ``setting``: its levels (kept as configured where the
+    method has no level choice) and warm-up, then its loss weights times
+    the factor."""
     levels = setting.levels if method.level_key else None
     method = method.setting(levels=levels, warmup=setting.warmup)
     return method._replace(options=tuple(
         weight_options(method, config_of(method, args), setting.factor)))
 
 
-def factor_grid(factors: List[str], name: str) -> List[float]:
-    """The weight factors ``--factors`` gives method ``name``: its own
-    ``name=F,F,...`` grid if it has one, else the plain numbers."""
-    plain, own = [], {}
-    for item in factors:
-        key, sep, grid = item.partition('=')
-        try:
-            values = [float(v) for v in (grid if sep else key).split(',')]
-        except ValueError:
-            raise SystemExit(f'[study] --factors {item!r}: expected a '
-                             f'number or METHOD=F,F,... (e.g. sekd=1,3,10)')
-        if sep:
-            own[key] = values
-        else:
-            plain += values
-    unknown = set(own) - set(METHODS)
-    if unknown:
-        raise SystemExit(f'[study] --factors names unknown methods '
-                         f'{sorted(unknown)}; known: {sorted(METHODS)}')
-    return own.get(name, plain or [1.0])
-
-
 def variants(args, methods: Dict[str, Method]) -> Dict[str, Method]:
-    """The runs' methods: each at every ``--factors`` multiple of its loss
-    weights (key ``name@x<factor>`` unless 1), or at the factor that
-    ``--tuned`` chose for it (or, for an ablation, for its ``tuned_as``
-    method; key ``name``)."""
+    """The runs' methods outside a ``--search`` (key ``name``): each at the
+    setting that ``--tuned`` chose for it (or, for an ablation, for its
+    ``tuned_as`` method), else as configured."""
     tuned = tuned_settings(args)
-    out = {}
-    for name, method in methods.items():
-        if not method.distills:
-            out[name] = method
-            continue
-        if args.tuned:
-            out[name] = at_setting(
-                method, tuned.get(name, Setting(1.0, None, None)), args)
-            continue
-        for factor in factor_grid(args.factors, name):
-            key = name if factor == 1 else f'{name}@x{factor:g}'
-            label = method.label if key == name else \
-                f'{method.label} x{factor:g}'
-            out[key] = at_setting(method, Setting(factor, None, None),
-                                  args)._replace(label=label)
-    return out
+    return {name: at_setting(method, tuned[name], args)
+            if method.distills and name in tuned else method
+            for name, method in methods.items()}
 
 
 def searched(args, methods: Dict[str, Method],
@@ -781,7 +444,7 @@ def mean_aps(results: Dict[tuple, dict], keys, seeds) -> Dict[str, float]:
 
 
 def run_search(args, methods: Dict[str, Method], checkpoint: str,
-               teacher_id: str, record: Optional['Record']):
+               teacher_id: str, record: Optional[Record]):
     """The fair protocol (:mod:`tuning`) on the tuning seeds: rounds of
     runs until every tuned method's search is complete (with
     ``--report-only``: as far as the finished runs go). Returns the runs'
@@ -837,49 +500,6 @@ def write_search(path: str, results: Dict[tuple, dict],
     return tuning
 
 
-def weight_tuning(path: str) -> dict:
-    """The weight-grid ``tuning.json`` at ``path`` (empty where there is
-    none); a search's (:func:`write_search`) there is an error, which
-    :func:`main` raises before any run: a weight grid would overwrite its
-    choices."""
-    if not osp.exists(path):
-        return {}
-    with open(path, encoding='utf-8') as f:
-        before = json.load(f)
-    if 'rows' in before:
-        raise SystemExit(
-            f'[study] {path} holds a --search\'s choices: give this weight '
-            'grid its own --work-dir, add --search to extend the search, or '
-            '--tuned to run chosen settings')
-    return before
-
-
-def write_tuning(path: str, results: Dict[tuple, dict],
-                 methods: Dict[str, Method], seeds: List[int]) -> dict:
-    """Per method, the weight factor with the best mean AP over ``seeds``.
-    A ``tuning.json`` already there for the same seeds keeps the factors
-    it holds that this study did not run (methods tuned in another call);
-    a search's (:func:`write_search`) is an error: this would overwrite its
-    choices.
-    """
-    before = weight_tuning(path)
-    aps: Dict[str, Dict[str, float]] = \
-        before['ap'] if before.get('seeds') == seeds else {}
-    for key in methods:
-        res = [results[(key, s)] for s in seeds if (key, s) in results]
-        if not res:
-            continue
-        base, _, factor = key.partition('@x')
-        aps.setdefault(base, {})[factor or '1'] = 100 * statistics.mean(
-            r['metrics']['coco/bbox_mAP'] for r in res)
-    best = {base: float(max(ap, key=ap.get)) for base, ap in aps.items()
-            if len(ap) > 1}
-    tuning = dict(split='tune', seeds=seeds, factors=best, ap=aps)
-    with open(path, 'w', encoding='utf-8') as f:
-        json.dump(tuning, f, indent=2)
-    return tuning
-
-
 def write_table_json(path: str, args, methods: Dict[str, Method],
                      results: Dict[tuple, dict], tuned: List[str]) -> None:
     """The study's table in the schema of docs/results/ (AP x100): per
@@ -887,7 +507,7 @@ def write_table_json(path: str, args, methods: Dict[str, Method],
     student alone, and (from a ``--search``'s ``--tuned``) its ``tuning``
     record; the ``sekd`` row names the config its runs used."""
     seeds = args.seeds
-    tuning = read_tuned(args).get('rows', {})
+    tuning = read_tuned(args.tuned)
     rows = {}
     for name, method in methods.items():
         aps = [100 * results[(name, s)]['metrics']['coco/bbox_mAP']
@@ -959,26 +579,6 @@ def student_runs(args, methods: Dict[str, Method], checkpoint: str,
     return runs
 
 
-def teacher_weights(teacher: dict) -> str:
-    """The teacher's :func:`weights_digest` (recorded, or computed once
-    from its checkpoint and kept in its ``result.json``)."""
-    if 'weights' not in teacher:
-        if not osp.exists(teacher['checkpoint']):
-            raise SystemExit(f'[study] the teacher\'s weights are not '
-                             f'recorded and {teacher["checkpoint"]} is '
-                             f'gone: run the study without --record once')
-        teacher['weights'] = weights_digest(teacher['checkpoint'])
-        result_file = osp.join(osp.dirname(teacher['checkpoint']),
-                               'result.json')
-        if osp.exists(result_file):
-            with open(result_file, encoding='utf-8') as f:
-                saved = json.load(f)
-            saved['weights'] = teacher['weights']
-            with open(result_file, 'w', encoding='utf-8') as f:
-                json.dump(saved, f, indent=2)
-    return teacher['weights']
-
-
 def retrain_teacher(args, job: Run, record: Optional[Record],
                     teacher_id: str) -> tuple:
     """The record's teacher without its checkpoint: train it again. Returns
@@ -1010,10 +610,6 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     os.chdir(REPO)
     start = time.time()
-    weight_grid = args.split == 'tune' and not (args.search or args.tuned)
-    if weight_grid:
-        weight_tuning(osp.join(split_dir_of(args), 'tuning.json'))
-
     teacher_job = teacher_run(args)
     record = Record(args.record, args.work_dir) if args.record else None
     if args.teacher_ckpt:
@@ -1073,11 +669,6 @@ def main(argv=None) -> None:
                               settings, args.seeds)
         text += '\nChosen per row: ' + json.dumps(
             {n: r['chosen'] for n, r in tuning['rows'].items()}) + '\n'
-    elif weight_grid:
-        tuning = write_tuning(osp.join(split_dir, 'tuning.json'), results,
-                              methods, args.seeds)
-        text += '\nBest weight factor per method: ' + json.dumps(
-            tuning['factors']) + '\n'
     else:
         tuned = list(tuned_settings(args))
         write_table_json(

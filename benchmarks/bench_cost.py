@@ -566,7 +566,7 @@ def bench_losses(args):
                         lambda_mgd=0.65)).to(args.device)
         for _ in RETINANET_FPN
     ]
-    candidates = {
+    timed = {
         f'SEKD (V+E+S, k={args.k})': sekd_term(k=args.k),
         'SEKD V only': per_level(build_loss(dict(type='CRGVertexLoss'))),
         'PKDLoss': per_level(build_loss(dict(type='PKDLoss'))),
@@ -577,7 +577,7 @@ def bench_losses(args):
                   mgd_connectors),
     }
     seconds = {}
-    for name, fn in candidates.items():
+    for name, fn in timed.items():
         seconds[name] = loss_time(torch, fn, shapes, args.reps, args.device)
         log(f'loss {name}: {1e3 * seconds[name]:.1f} ms')
     iteration = spawn_one(args, 'sekd')

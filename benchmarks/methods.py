@@ -29,21 +29,13 @@ def student_suffix(student: str) -> str:
     ''."""
     return '' if student == DEFAULT_STUDENT else f'_{student}'
 
+
 #: The weights a loss-weight sweep scales, per kind of method: dotted config
 #: keys, ``*`` standing for every key of that dict (e.g. every level's loss).
 SEKD_WEIGHTS = ('model.distiller.sekd.alpha', 'model.distiller.sekd.beta',
                 'model.distiller.sekd.gamma')
 PEER_WEIGHTS = ('model.distiller.distill_losses.*.loss_weight', )
 MGD_WEIGHTS = ('model.distiller.distill_losses.*.alpha_mgd', )
-#: What a factor multiplies for SEKD's weights: the weights of the design of
-#: 2026-11-22 (alpha 1.5, beta = gamma 2.25), in which every recorded SEKD
-#: run and tuning grid is expressed, whatever the configs ship now (a
-#: change of the shipped weights leaves each run key's config, and so its
-#: digest, as it was). The peers' factors multiply their configs' weights
-#: (MMRazor's published ones).
-WEIGHT_UNITS = {'model.distiller.sekd.alpha': 1.5,
-                'model.distiller.sekd.beta': 2.25,
-                'model.distiller.sekd.gamma': 2.25}
 
 
 class Method(NamedTuple):
@@ -59,9 +51,7 @@ class Method(NamedTuple):
         tuned_as: an ablation takes the weight factor tuned for this
             method (e.g. ``'sekd'``: remove terms, keep the other weights).
         level_key: how the distilled FPN levels are chosen
-            (:meth:`setting`): ``'sekd'`` (SEKD's ``levels``),
-            ``'sekd_vertex'`` (SEKD's ``vertex_levels``: the vertex term
-            on the chosen levels, the graph on all five), a cfg key
+            (:meth:`setting`): ``'sekd'`` (SEKD's ``levels``), a cfg key
             with ``{}`` for the level whose weight 0 leaves a peer's level
             out, or empty (no level choice: EGA pools every level).
     """
@@ -111,10 +101,7 @@ class Method(NamedTuple):
                 raise ValueError(f'{self.label} has no level choice')
             kept = LEVEL_CHOICES[levels]
             if self.level_key == 'sekd':
-                options.append(_levels_option('levels', kept))
-            elif self.level_key == 'sekd_vertex':
-                options += [_levels_option('levels', LEVEL_CHOICES['all']),
-                            _levels_option('vertex_levels', kept)]
+                options.append(_levels_option(kept))
             else:
                 options += [self.level_key.format(level) + '=0'
                             for level in LEVEL_CHOICES['all']
@@ -138,9 +125,9 @@ EMBEDDED = 'r34_retinanet_r18-w32_synthetic'
 COCO = 'r101_retinanet_r50_2x_coco'
 
 
-def _levels_option(key: str, levels: Tuple[str, ...]) -> str:
-    """The cfg-option setting SEKD's ``key`` to the tuple ``levels``."""
-    return f'model.distiller.sekd.{key}=(' + ','.join(levels) + ')'
+def _levels_option(levels: Tuple[str, ...]) -> str:
+    """The cfg-option setting SEKD's ``levels`` to the tuple ``levels``."""
+    return 'model.distiller.sekd.levels=(' + ','.join(levels) + ')'
 
 
 def _sekd(**options) -> Tuple[str, ...]:
@@ -185,40 +172,6 @@ METHODS = dict(
     sekd_v=Method('SEKD V only (beta = gamma = 0)', _SEKD.format(EMBEDDED),
                   _SEKD.format(COCO), _sekd(beta=0, gamma=0), SEKD_WEIGHTS,
                   'sekd', 'sekd'),
-    # graph design candidates (docs/design_log.md, 2026-12-03): SEKD with
-    # the edges and the spectrum on local windows, or over the boxes only,
-    # or the edges as the CKA of the student's own map (before its
-    # connector) and the teacher's
-    sekd_local=Method('SEKD (V+E+S), local graphs (2 x 2 windows per map)',
-                      _SEKD.format(EMBEDDED), _SEKD.format(COCO),
-                      _sekd(cells=2), SEKD_WEIGHTS, level_key='sekd'),
-    sekd_box=Method('SEKD (V+E+S), object-level graphs (pixels in the boxes)',
-                    _SEKD.format(EMBEDDED), _SEKD.format(COCO),
-                    _sekd(box_graph=True), SEKD_WEIGHTS, level_key='sekd'),
-    sekd_cka=Method('SEKD (V+E+S), CKA edges on the student\'s own map',
-                    _SEKD.format(EMBEDDED), _SEKD.format(COCO),
-                    _sekd(edge_relation='cka'), SEKD_WEIGHTS,
-                    level_key='sekd'),
-    # ... and the spectrum as the Laplacians' low eigenvalues
-    # (no channel-to-channel correspondence), or the vertex term on the
-    # chosen levels only with the graph on all five (the graph where the
-    # vertex term is off)
-    sekd_eigvals=Method('SEKD (V+E+S), spectrum as eigenvalues',
-                        _SEKD.format(EMBEDDED), _SEKD.format(COCO),
-                        _sekd(spectral='eigvals'), SEKD_WEIGHTS,
-                        level_key='sekd'),
-    # ... and with the student's eigenvalues from its own map (before its
-    # connector: the channel counts need not match; the narrow students)
-    sekd_eigvals_own=Method(
-        'SEKD (V+E+S), spectrum as eigenvalues of the student\'s own map',
-        _SEKD.format(EMBEDDED), _SEKD.format(COCO),
-        _sekd(spectral='eigvals_own'), SEKD_WEIGHTS, level_key='sekd'),
-    sekd_split=Method(
-        'SEKD (V+E+S), V on the chosen levels, the graph on all five',
-        _SEKD.format(EMBEDDED), _SEKD.format(COCO),
-        (_levels_option('levels', LEVEL_CHOICES['all']),
-         _levels_option('vertex_levels', LEVEL_CHOICES['no_small'])),
-        SEKD_WEIGHTS, level_key='sekd_vertex'),
     ega=Method('EGA', _EGA.format('ega', EMBEDDED), _EGA.format('ega', COCO),
                weights=PEER_WEIGHTS),
     sekd_ega=Method('SEKD + EGA', _EGA.format('sekd-ega', EMBEDDED),
@@ -230,6 +183,10 @@ METHODS = dict(
     **{f'{peer}_no_small': _no_small(_PEERS[peer], peer)
        for peer in ('pkd', 'cwd', 'mgd')},
 )
+
+#: The commit that still builds the graph candidates of 2026-12-03 to
+#: 2026-12-05 (docs/design_log.md), whose runs the committed records hold.
+REMOVED_TAG = 'graph-candidates-2026-12-05'
 
 #: The teacher of every embedded distillation config above (for Faster
 #: R-CNN: ``retinanet`` replaced, as in :meth:`Method.config`).
@@ -255,10 +212,23 @@ def parse_cfg_options(options) -> dict:
     return parser.parse_args(['--cfg-options', *options]).cfg_options
 
 
+def pinned_unit(key: str) -> Optional[float]:
+    """What factor 1 sets SEKD's weight ``key`` (one of
+    :data:`SEKD_WEIGHTS`) to: the shipped design's weight
+    (``sekd_mm.models.utils.SHIPPED``, alpha / beta / gamma = 1.5 / 2.25 /
+    2.25), whatever a config ships, so that a factor names the same
+    weights in every recorded SEKD run; None for a peer's weight, whose
+    unit is its config's value (MMRazor's published one)."""
+    if key not in SEKD_WEIGHTS:
+        return None
+    from sekd_mm.models.utils import SHIPPED
+    return float(getattr(SHIPPED, key.rsplit('.', 1)[-1]))
+
+
 def weight_options(method: Method, config: str, factor: float) -> List[str]:
     """``method.options`` plus cfg-options that set every loss weight of
     ``method`` (its ``weights`` keys, read from ``config`` after the
-    options) to ``factor`` times its unit (:data:`WEIGHT_UNITS`, else the
+    options) to ``factor`` times its unit (:func:`pinned_unit`, else the
     config's value); a weight of 0 (an ablated term) stays 0, and a weight
     already at its value gets no option unless it is pinned.
 
@@ -278,10 +248,11 @@ def weight_options(method: Method, config: str, factor: float) -> List[str]:
         raise ValueError(f'{method.label}: weight keys {method.weights} '
                          f'not all found in {config}')
     for key, value in found:
-        weight = WEIGHT_UNITS.get(key, value) * factor
+        unit = pinned_unit(key)
+        weight = (value if unit is None else unit) * factor
         # a pinned weight is always written, so that the run does not
         # depend on what the config ships
-        if value and (key in WEIGHT_UNITS or weight != value):
+        if value and (unit is not None or weight != value):
             options.append(f'{key}={weight:g}')
     return options
 
@@ -307,5 +278,7 @@ def select(names: Optional[List[str]]) -> dict:
     unknown = [n for n in names if n not in METHODS]
     if unknown:
         raise ValueError(f'unknown method(s) {unknown}; valid: '
-                         f'{", ".join(METHODS)}')
+                         f'{", ".join(METHODS)} (the graph candidates were '
+                         f'removed on 2026-12-07; the tag {REMOVED_TAG} '
+                         f'runs them)')
     return {n: m for n, m in METHODS.items() if n in names}

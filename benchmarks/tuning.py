@@ -52,23 +52,6 @@ def setting_key(name: str, setting: Setting) -> str:
     return key
 
 
-def parse_key(key: str) -> Optional[tuple]:
-    """``(name, Setting)`` of a :func:`setting_key`, None for other keys."""
-    name, sep, rest = key.partition('@x')
-    if not sep:
-        return None
-    factor, *parts = rest.split('+')
-    levels, warmup = START['levels'], START['warmup']
-    for part in parts:
-        if part in LEVEL_CHOICES:
-            levels = part
-        elif part.startswith('wu'):
-            warmup = int(part[2:])
-        else:
-            return None
-    return name, Setting(float(factor), levels, warmup)
-
-
 def next_factor(aps: Dict[float, float]) -> Optional[float]:
     """The factor to add while the best mean AP of ``aps`` (factor -> AP,
     at the start's levels and warm-up) lies at an edge of the grid: the

@@ -1,6 +1,8 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
-"""benchmarks/accuracy_study.py: method table, cfg-options, report maths,
-and a real two-seed run at toy size (train, evaluate, cache, report)."""
+"""benchmarks/accuracy_study.py and its run bookkeeping (benchmarks/runs.py):
+method table, cfg-options, the search, report maths, the committed
+records' digests, and a real run at toy size (train, evaluate, cache,
+record, report)."""
 import json
 import math
 import os
@@ -15,11 +17,12 @@ from sekd_test_utils import SMALL
 from test_tools import PY, REPO, run
 
 from sekd_mm.datasets import synthetic_cfg_options
-from sekd_mm.models.utils import SEKDDesign
+from sekd_mm.models.utils import SHIPPED
 
 sys.path.insert(0, osp.join(REPO, 'benchmarks'))
 import accuracy_study  # noqa: E402
 import methods  # noqa: E402
+import runs  # noqa: E402
 import tuning  # noqa: E402
 
 sys.path.pop(0)
@@ -61,12 +64,8 @@ def test_every_method_config_and_option_exists(name):
             for part in key.split('.')[:-1]:
                 node = node[part]
             last = key.split('.')[-1]
-            # SEKD's design candidates (and the distiller's vertex_levels)
-            # are left out of the shipped spec
-            candidate = key.startswith('model.distiller.sekd.') and \
-                last in (*SEKDDesign.CANDIDATES, 'vertex_levels')
-            assert isinstance(node, ConfigDict) and (
-                last in node or candidate), f'{name}: {key} is not in {config}'
+            assert isinstance(node, ConfigDict) and last in node, \
+                f'{name}: {key} is not in {config}'
     assert method.distills == (name != 'alone')
 
 
@@ -111,6 +110,10 @@ def test_select_names_the_valid_methods():
     assert list(methods.select(['pkd', 'alone'])) == ['alone', 'pkd']
     with pytest.raises(ValueError, match='valid: alone, sekd'):
         methods.select(['fgd'])
+    # a graph candidate of the committed records: the error names the tag
+    # that still runs it
+    with pytest.raises(ValueError, match=methods.REMOVED_TAG):
+        methods.select(['sekd_local'])
 
 
 def test_read_scalars_start_ratio_counts_losses_only(tmp_path):
@@ -126,7 +129,7 @@ def test_read_scalars_start_ratio_counts_losses_only(tmp_path):
     ]
     (logs / 'scalars.json').write_text(
         '\n'.join(json.dumps(r) for r in rows) + '\n')
-    res = accuracy_study.read_scalars(str(tmp_path))
+    res = runs.read_scalars(str(tmp_path))
     assert res['distill_over_task'] == pytest.approx(19.0 / 2.0)
     assert res['metrics'] == {'coco/bbox_mAP': 0.25}
     assert res['sec_per_iter'] == 2.0
@@ -142,11 +145,11 @@ def test_read_scalars_ratio_once_the_weights_are_on(tmp_path):
             for it, d in ((20, 0.5), (100, 2.0), (120, 4.0), (140, 3.0))]
     (logs / 'scalars.json').write_text(
         '\n'.join(json.dumps(r) for r in rows) + '\n')
-    res = accuracy_study.read_scalars(str(tmp_path), warmup_iters=100)
+    res = runs.read_scalars(str(tmp_path), warmup_iters=100)
     assert res['distill_over_task'] == pytest.approx(0.5)
     assert res['distill_over_task_on'] == pytest.approx(4.0)
     # without a warm-up both read the first logged iteration
-    res = accuracy_study.read_scalars(str(tmp_path))
+    res = runs.read_scalars(str(tmp_path))
     assert res['distill_over_task_on'] == res['distill_over_task']
 
 
@@ -154,11 +157,11 @@ def test_read_scalars_ratio_once_the_weights_are_on(tmp_path):
                                         ('pkd', 0), ('alone', 0)])
 def test_run_reads_the_configs_warmup(tmp_path, name, iters):
     method = methods.METHODS[name]
-    run = accuracy_study.Run(name, 0, method.embedded, str(tmp_path),
-                             list(method.options))
+    run = runs.Run(name, 0, method.embedded, str(tmp_path),
+                   list(method.options))
     assert run.warmup_iters == iters
     # a cfg-option changes it
-    run = accuracy_study.Run(
+    run = runs.Run(
         name, 0, method.embedded, str(tmp_path),
         list(method.options) + ['model.distill_warmup_iters=7']
         if iters else list(method.options))
@@ -201,12 +204,11 @@ def test_weight_options_scale_every_loss_weight():
     cfg = merged(sekd_v.embedded,
                  methods.weight_options(sekd_v, sekd_v.embedded, 3))
     sekd = cfg.model.distiller.sekd
-    assert sekd.alpha == pytest.approx(
-        3 * methods.WEIGHT_UNITS['model.distiller.sekd.alpha'])
+    assert sekd.alpha == pytest.approx(3 * SHIPPED.alpha)
     assert sekd.beta == 0 and sekd.gamma == 0
     assert methods.weight_options(pkd, pkd.embedded, 1) == []
-    # SEKD's factors are in the pinned units, whatever the config ships:
-    # the same factor gives the same resolved weights
+    # SEKD's factors are in the shipped design's weights, whatever the
+    # config ships: the same factor gives the same resolved weights
     sekd = methods.METHODS['sekd']
     for shipped in (1.5, 4.5):
         moved = sekd._replace(options=(
@@ -215,79 +217,55 @@ def test_weight_options_scale_every_loss_weight():
             cfg = merged(sekd.embedded,
                          methods.weight_options(moved, sekd.embedded, factor))
             assert cfg.model.distiller.sekd.alpha == pytest.approx(
-                factor * methods.WEIGHT_UNITS['model.distiller.sekd.alpha'])
+                factor * SHIPPED.alpha)
+            assert cfg.model.distiller.sekd.gamma == pytest.approx(
+                factor * SHIPPED.gamma)
     broken = pkd._replace(weights=('model.distiller.nothing', ))
     with pytest.raises(ValueError, match='not all found'):
         methods.weight_options(broken, pkd.embedded, 2)
 
 
-def test_factors_give_a_method_its_own_grid():
-    args = accuracy_study.parse_args(
-        ['--split', 'tune', '--methods', 'alone', 'sekd', 'pkd', 'cwd',
-         '--factors', '0.3', '1', 'sekd=1,3,10', 'pkd=0.1,0.3'])
-    runs = accuracy_study.variants(args, methods.select(args.methods))
-    assert list(runs) == ['alone', 'sekd', 'sekd@x3', 'sekd@x10',
-                          'pkd@x0.1', 'pkd@x0.3', 'cwd@x0.3', 'cwd']
-    assert runs['sekd@x10'].label == 'SEKD (V+E+S) x10'
-    grid = accuracy_study.factor_grid
-    assert grid(['pkd=2'], 'cwd') == [1.0]  # no plain numbers: x1
-    with pytest.raises(SystemExit, match='unknown methods'):
-        grid(['sekdd=1,3'], 'sekd')
-    with pytest.raises(SystemExit, match='METHOD=F,F'):
-        grid(['sekd=1;3'], 'sekd')
-
-
-def test_tuning_keeps_methods_tuned_in_another_call(tmp_path):
-    path = str(tmp_path / 'tuning.json')
-    sel = methods.select(['sekd', 'pkd', 'cwd'])
-
-    def res(ap):
-        return {'metrics': {'coco/bbox_mAP': ap}}
-
-    first = {('sekd', 100): res(0.40), ('sekd@x3', 100): res(0.39),
-             ('pkd@x0.3', 100): res(0.38), ('pkd', 100): res(0.39)}
-    keys = {k: sel[k.partition('@')[0]] for k, _ in first}
-    tuning = accuracy_study.write_tuning(path, first, keys, [100])
-    assert tuning['factors'] == {'sekd': 1.0, 'pkd': 1.0}
-    # a second call tunes CWD and reruns PKD's x0.3: SEKD's grid is kept
-    second = {('cwd@x0.3', 100): res(0.37), ('cwd', 100): res(0.36),
-              ('pkd@x0.3', 100): res(0.395)}
-    keys = {k: sel[k.partition('@')[0]] for k, _ in second}
-    tuning = accuracy_study.write_tuning(path, second, keys, [100])
-    assert tuning['factors'] == {'sekd': 1.0, 'pkd': 0.3, 'cwd': 0.3}
-    assert tuning['ap']['sekd'] == pytest.approx({'1': 40.0, '3': 39.0})
-    # other seeds: a new tuning
-    tuning = accuracy_study.write_tuning(path, {}, {}, [101])
-    assert tuning['factors'] == {} and tuning['seeds'] == [101]
-
-
-def test_weight_grid_never_overwrites_a_search(tmp_path):
-    path = str(tmp_path / 'tuning.json')
-    results = {('sekd@x1', 100): {'metrics': {'coco/bbox_mAP': 0.4}}}
-    accuracy_study.write_search(path, results, {'sekd': [tuning.Setting(1.0)]},
-                                [100])
-    with open(path) as f:
-        search = f.read()
-    with pytest.raises(SystemExit, match='--search'):
-        accuracy_study.write_tuning(path, {}, {}, [100])
-    # the study refuses before its teacher or any student run starts
-    work_dir = tmp_path / 'study'
-    split_dir = work_dir / 'short-tune'
-    split_dir.mkdir(parents=True)
-    shutil.copy(path, split_dir / 'tuning.json')
-    with pytest.raises(SystemExit, match='--search'):
-        accuracy_study.main(['--split', 'tune', '--methods', 'alone', 'sekd',
-                             '--work-dir', str(work_dir)])
-    assert os.listdir(work_dir) == ['short-tune']
-    for kept in (path, split_dir / 'tuning.json'):
-        with open(kept) as f:
-            assert f.read() == search
+def test_tuned_takes_a_searchs_choices_only(tmp_path, capsys):
+    """``--tuned`` reads the rows of a ``--search``; a tuning.json without
+    them (the weight grids' of before 2026-12-03) is refused before any run
+    and the error says what to give; a row of a method that no longer
+    exists (a graph candidate of the committed choices) is ignored."""
+    old = tmp_path / 'tuning.json'
+    old.write_text(json.dumps(dict(split='tune', seeds=[100],
+                                   factors=dict(sekd=1.0))))
+    with pytest.raises(SystemExit):
+        accuracy_study.main(['--tuned', str(old), '--work-dir',
+                             str(tmp_path / 'study')])
+    assert 'holds no --search choices' in capsys.readouterr().err
+    assert not (tmp_path / 'study').exists()
+    with pytest.raises(ValueError, match='--split tune --search'):
+        accuracy_study.read_tuned(str(old))
+    committed = osp.join(REPO, 'docs', 'results',
+                         'tuning_short_retinanet_same-choices.json')
+    args = accuracy_study.parse_args(['--tuned', committed])
+    rows = accuracy_study.read_tuned(committed)
+    assert set(rows) - set(methods.METHODS)  # the candidates' rows
+    settings = accuracy_study.tuned_settings(args)
+    assert set(settings) <= set(methods.METHODS)
+    assert settings['sekd'] == tuning.Setting(**rows['sekd']['chosen'])
+    # an ablation of the peers takes its peer's choice
+    assert settings['pkd_no_small'] == settings['pkd']
 
 
 def _fake_results(keys, seeds, ap_of):
     return {(k, s): {'metrics': {'coco/bbox_mAP': ap_of(k, s) / 100},
                      'sec_per_iter': 1.0, 'distill_over_task': 1.0}
             for k in keys for s in seeds}
+
+
+def _search_keys(names):
+    """Every run key that a search of the methods ``names`` can make, with
+    its method and setting."""
+    return {tuning.setting_key(name, setting): (name, setting)
+            for name in names for factor in tuning.FACTOR_LADDER
+            for levels in methods.LEVEL_CHOICES
+            for warmup in methods.WARMUP_CHOICES
+            for setting in [tuning.Setting(factor, levels, warmup)]}
 
 
 def test_search_offers_every_row_the_same_choices(tmp_path, monkeypatch):
@@ -302,12 +280,12 @@ def test_search_offers_every_row_the_same_choices(tmp_path, monkeypatch):
     # made-up AP: sekd_v peaks at x3 with the small levels left out and
     # warm-up; PKD's best is past the grid's top (x30), EGA at x1
     peak = dict(sekd_v=3.0, pkd=30.0, ega=1.0)
+    keys = _search_keys(peak)
 
     def ap_of(key, seed):
-        parsed = tuning.parse_key(key)
-        if parsed is None:
+        if key not in keys:  # the student alone
             return 3.0
-        name, setting = parsed
+        name, setting = keys[key]
         ap = 10 - abs(math.log10(setting.factor / peak[name]))
         if name == 'sekd_v':
             ap += 0.5 * (setting.levels == 'no_small') + 0.2 * bool(
@@ -316,9 +294,9 @@ def test_search_offers_every_row_the_same_choices(tmp_path, monkeypatch):
 
     rounds = []
 
-    def fake_run_all(runs, jobs, threads=None, record=None):
-        rounds.append(sorted({r.name for r in runs}))
-        return _fake_results({r.name for r in runs}, args.seeds, ap_of)
+    def fake_run_all(todo, jobs, threads=None, record=None):
+        rounds.append(sorted({r.name for r in todo}))
+        return _fake_results({r.name for r in todo}, args.seeds, ap_of)
 
     monkeypatch.setattr(accuracy_study, 'run_all', fake_run_all)
     sel = methods.select(args.methods)
@@ -360,12 +338,11 @@ def test_search_offers_every_row_the_same_choices(tmp_path, monkeypatch):
         ['--methods', 'alone', 'sekd_v', 'pkd', '--tuned',
          str(tmp_path / 'tuning.json'), '--work-dir', str(tmp_path)])
     chosen = accuracy_study.variants(report, methods.select(report.methods))
-    cfg = accuracy_study.resolve_config(
+    cfg = runs.resolve_config(
         chosen['sekd_v'].config('retinanet'), list(chosen['sekd_v'].options))
     assert tuple(cfg.model.distiller.sekd.levels) == ('p2', 'p3', 'p4')
     assert cfg.model.distill_warmup_iters == 100
-    assert cfg.model.distiller.sekd.alpha == pytest.approx(
-        3 * methods.WEIGHT_UNITS['model.distiller.sekd.alpha'])
+    assert cfg.model.distiller.sekd.alpha == pytest.approx(3 * SHIPPED.alpha)
     assert cfg.model.distiller.sekd.beta == 0
 
     # the reported table's JSON: dataset, AP per seed, tuning, config
@@ -385,6 +362,74 @@ def test_search_offers_every_row_the_same_choices(tmp_path, monkeypatch):
     assert 'tuning' not in table['methods']['alone']
 
 
+def test_search_command_writes_its_choices(tmp_path, monkeypatch, capsys):
+    """``--split tune --search`` from the command line (the runs faked,
+    the teacher given): the split's tuning.json holds each tuned row's
+    record, which ``--tuned`` then reads."""
+    teacher = tmp_path / 'teacher.pth'
+    teacher.write_bytes(b'')
+    keys = _search_keys(['sekd_v'])
+
+    def ap_of(key, seed):  # peaks at x1, no_small, no warm-up
+        if key not in keys:
+            return 3.0
+        setting = keys[key][1]
+        return (10 - abs(math.log10(setting.factor)) +
+                (setting.levels == 'no_small') - 0.5 * bool(setting.warmup))
+
+    seeds = [100, 101]
+    monkeypatch.setattr(
+        accuracy_study, 'run_all', lambda todo, *a, **k: _fake_results(
+            {r.name for r in todo}, seeds, ap_of))
+    work = tmp_path / 'study'
+    accuracy_study.main(['--split', 'tune', '--search', '--seeds', '100',
+                         '101', '--methods', 'alone', 'sekd_v',
+                         '--teacher-ckpt', str(teacher), '--work-dir',
+                         str(work)])
+    assert 'Chosen per row: {"sekd_v": {"factor": 1.0, "levels": ' \
+        '"no_small", "warmup": 0}}' in capsys.readouterr().out
+    path = work / 'short-tune' / 'tuning.json'
+    saved = json.loads(path.read_text())
+    assert saved['seeds'] == seeds and list(saved['rows']) == ['sekd_v']
+    assert len(saved['rows']['sekd_v']['ap']) == 4 + 3  # grid, choices
+    args = accuracy_study.parse_args(['--tuned', str(path)])
+    assert accuracy_study.tuned_settings(args)['sekd_v'] == tuning.Setting(
+        1.0, 'no_small', 0)
+
+
+@pytest.mark.parametrize('student,keys', [
+    ('r18-w32', ['sekd@x0.3', 'sekd@x3', 'sekd@x3+no_small+wu100',
+                 'sekd_v@x10', 'pkd@x0.3+no_small+wu100']),
+    ('r18-w16', ['sekd@x1', 'sekd@x3+wu100', 'sekd_v@x3+no_small+wu100']),
+])
+def test_committed_search_runs_keep_their_digests(student, keys):
+    """SEKD's weight factors are in the shipped design's weights
+    (``SHIPPED``): the record digest of a run of a committed same-choices
+    search, recomputed from its run key, is the one its record holds, so
+    that the search reuses it. The 3x runs are those the configs ship."""
+    suffix = methods.student_suffix(student)
+    record = osp.join(REPO, 'docs', 'results', f'accuracy_study_short_'
+                      f'retinanet{suffix}_same-choices_tune_runs.json')
+    with open(record, encoding='utf-8') as f:
+        recorded = json.load(f)['runs']
+    args = accuracy_study.parse_args(
+        ['--split', 'tune', '--search', '--student', student, '--seeds',
+         '100', '--methods', 'sekd', 'sekd_v', 'pkd'])
+    by_key = _search_keys(args.methods)
+    settings = {}
+    for key in keys:
+        name, setting = by_key[key]
+        settings.setdefault(name, []).append(setting)
+    chosen = accuracy_study.searched(args, methods.select(list(settings)),
+                                     settings)
+    made = accuracy_study.student_runs(args, chosen, 'CHECKPOINT',
+                                       recorded['teacher']['weights'])
+    assert sorted(r.name for r in made) == sorted(keys)
+    for job in made:
+        key = osp.relpath(job.work_dir, args.work_dir)
+        assert recorded[key]['digest'] == job.record_digest, key
+
+
 def test_sekd_row_names_its_config(tmp_path):
     args = accuracy_study.parse_args(['--seeds', '0', '--methods', 'alone',
                                       'sekd', '--work-dir', str(tmp_path)])
@@ -402,11 +447,11 @@ def test_digest_ignores_the_bases_helper_variables(tmp_path):
     (e.g. SEKD's ``sekd_spec`` in a peer's config) does not change a run."""
     config = tmp_path / 'cfg.py'
     config.write_text('spec = dict(a=1)\nmodel = dict(alpha=1.0)\n')
-    before = accuracy_study.config_digest(str(config), [])
+    before = runs.config_digest(str(config), [])
     config.write_text('spec = dict(a=2)\nmodel = dict(alpha=1.0)\n')
-    assert accuracy_study.config_digest(str(config), []) == before
+    assert runs.config_digest(str(config), []) == before
     config.write_text('spec = dict(a=2)\nmodel = dict(alpha=2.0)\n')
-    assert accuracy_study.config_digest(str(config), []) != before
+    assert runs.config_digest(str(config), []) != before
 
 
 def test_tune_split_reads_another_val_set():
@@ -438,14 +483,13 @@ def test_long_regime_trains_students_4x_longer():
 
 
 def test_cache_notices_a_changed_config(tmp_path):
-    """A finished run is reused only while its command and its resolved
-    config are unchanged: editing a default in the config file reruns it
-    (a result without a digest, from before it was recorded, is matched
-    on the command alone)."""
+    """A finished run is reused only while its command, its resolved
+    config and its teacher are unchanged: editing a default in the config
+    file reruns it, and so does a result that does not say them."""
     config = tmp_path / 'cfg.py'
     config.write_text('model = dict(levels=(1, 2, 3), alpha=1.0)\n')
-    run = accuracy_study.Run('m', 0, str(config), str(tmp_path / 'run'),
-                             ['model.alpha=2.0'])
+    run = runs.Run('m', 0, str(config), str(tmp_path / 'run'),
+                   ['model.alpha=2.0'])
     os.makedirs(run.work_dir)
     scalars = tmp_path / 'run' / 'stamp' / 'vis_data' / 'scalars.json'
     os.makedirs(scalars.parent)
@@ -455,19 +499,21 @@ def test_cache_notices_a_changed_config(tmp_path):
         with open(run.result_file, 'w') as f:
             json.dump(dict(args=run.args, **extra), f)
 
-    save(config_digest=run.config_digest)
+    save(config_digest=run.config_digest, teacher='')
     assert run.cached()['metrics']['coco/bbox_mAP'] == 0.5
-    save()  # legacy result: no digest
-    assert run.cached() is not None
+    save(teacher='')  # no digest
+    assert run.cached() is None
+    save(config_digest=run.config_digest)  # no teacher
+    assert run.cached() is None
     digest = run.config_digest
     config.write_text('model = dict(levels=(1, 2), alpha=1.0)\n')
-    fresh = accuracy_study.Run('m', 0, str(config), str(tmp_path / 'run'),
-                               ['model.alpha=2.0'])
+    fresh = runs.Run('m', 0, str(config), str(tmp_path / 'run'),
+                     ['model.alpha=2.0'])
     assert fresh.args == run.args and fresh.config_digest != digest
-    save(config_digest=digest)
+    save(config_digest=digest, teacher='')
     assert fresh.cached() is None
     # the options are part of the digest too
-    assert accuracy_study.config_digest(str(config), ['model.alpha=3.0']) \
+    assert runs.config_digest(str(config), ['model.alpha=3.0']) \
         != fresh.config_digest
 
 
@@ -481,20 +527,20 @@ def test_record_keeps_runs_across_lost_work_dirs(tmp_path):
     work = tmp_path / 'study'
 
     def make(teacher='t1', ckpt='/a/iter_9.pth', alpha='2.0', seed=0):
-        return accuracy_study.Run(
+        return runs.Run(
             'sekd', seed, str(config), str(work / 'long-report' / 'sekd' /
                                            f'seed{seed}'),
             [f'model.alpha={alpha}', f'model.teacher_ckpt={ckpt}'],
             teacher=teacher)
 
     path = tmp_path / 'runs.json'
-    record = accuracy_study.Record(str(path), str(work))
+    record = runs.Record(str(path), str(work))
     result = dict(metrics={'coco/bbox_mAP': 0.4}, sec_per_iter=1.5,
                   distill_over_task=0.6, seconds=9.0,
                   checkpoint='/x/iter_7.pth')
     record.add(make(), result)
     record.save()
-    again = accuracy_study.Record(str(path), str(work))
+    again = runs.Record(str(path), str(work))
     assert list(again.runs) == ['long-report/sekd/seed0']
     got = again.get(make(ckpt='/elsewhere/iter_9.pth'))
     assert got['recorded'] and got['metrics'] == {'coco/bbox_mAP': 0.4}
@@ -521,12 +567,12 @@ def test_record_keeps_runs_across_lost_work_dirs(tmp_path):
     assert 'not run here: sekd/seed0 (an earlier machine)' in text
     # two studies sharing the record (e.g. two groups of methods at once)
     # keep each other's runs
-    other = accuracy_study.Record(str(path), str(work))
+    other = runs.Record(str(path), str(work))
     other.add(make(seed=2), result)
     again.add(make(seed=1), result)
     other.save()
     again.save()
-    assert sorted(accuracy_study.Record(str(path), str(work)).runs) == [
+    assert sorted(runs.Record(str(path), str(work)).runs) == [
         f'long-report/sekd/seed{s}' for s in (0, 1, 2)]
     assert not list(tmp_path.glob('*.tmp'))
 
@@ -542,15 +588,14 @@ def test_weights_digest_identifies_the_teacher(tmp_path):
                tmp_path / '2.pth')
     state['a.bias'][1] = 1e-6
     torch.save(dict(state_dict=state), tmp_path / '3.pth')
-    one, two, three = (accuracy_study.weights_digest(str(tmp_path / f))
+    one, two, three = (runs.weights_digest(str(tmp_path / f))
                        for f in ('1.pth', '2.pth', '3.pth'))
     assert one == two != three
 
     config = tmp_path / 'cfg.py'
     config.write_text('model = dict(teacher_ckpt=None)\n')
-    run = accuracy_study.Run('m', 0, str(config), str(tmp_path / 'run'),
-                             ['model.teacher_ckpt=/t/iter_9.pth'],
-                             teacher=one)
+    run = runs.Run('m', 0, str(config), str(tmp_path / 'run'),
+                   ['model.teacher_ckpt=/t/iter_9.pth'], teacher=one)
     os.makedirs(tmp_path / 'run' / 'stamp' / 'vis_data')
     (tmp_path / 'run' / 'stamp' / 'vis_data' / 'scalars.json').write_text(
         json.dumps({'coco/bbox_mAP': 0.5}) + '\n')
@@ -563,6 +608,10 @@ def test_weights_digest_identifies_the_teacher(tmp_path):
 
 
 def test_study_tunes_then_reports_and_caches(data_root, tmp_path):
+    """The study for real at toy size: a search's choice (here written
+    from made-up results) run on the tuning split and on the reported one,
+    the work-dir cache, the record, and the table rebuilt from the record
+    alone. (The search's rounds: test_search_*, with the runs faked.)"""
     work = tmp_path / 'study'
     common = [PY, 'benchmarks/accuracy_study.py', '--work-dir', str(work),
               '--data-root', data_root + '/', '--teacher-iters', '2',
@@ -574,23 +623,23 @@ def test_study_tunes_then_reports_and_caches(data_root, tmp_path):
     sekd_v = methods.METHODS['sekd_v']
     half_alpha, = [o for o in methods.weight_options(sekd_v, sekd_v.embedded,
                                                      0.5) if '.alpha=' in o]
-    proc = run(common + ['--split', 'tune', '--factors', '0.5', '1'],
-               env=env)
-    assert '| SEKD V only (beta = gamma = 0) x0.5 |' in proc.stdout
-    tuning = json.loads((work / 'short-tune' / 'tuning.json').read_text())
-    assert tuning['seeds'] == [100]
-    assert set(tuning['ap']['sekd_v']) == {'0.5', '1'}
-    best = tuning['factors']['sekd_v']
-    ap = tuning['ap']['sekd_v']
-    assert ap[f'{best:g}'] == max(ap.values())
-    tuned_run = json.loads((work / 'short-tune' / 'sekd_v@x0.5' / 'seed100' /
+    # committed files, as in docs/results/: the search's choices ...
+    tuned = tmp_path / 'tuning.json'
+    chosen = tuning.Setting(0.5, 'no_small', 0)
+    accuracy_study.write_search(
+        str(tuned), _fake_results(['sekd_v@x0.5+no_small', 'sekd_v@x1'],
+                                  [100], lambda k, s: 5.0 - ('x1' in k)),
+        {'sekd_v': [chosen, tuning.Setting(1.0)]}, [100])
+    # ... run on the tuning split's val set
+    proc = run(common + ['--split', 'tune', '--tuned', str(tuned)], env=env)
+    assert '| SEKD V only (beta = gamma = 0) |' in proc.stdout
+    tuned_run = json.loads((work / 'short-tune' / 'sekd_v' / 'seed100' /
                             'result.json').read_text())
     assert any('_tune1/' in a for a in tuned_run['args'])
     assert half_alpha in tuned_run['args']
+    assert 'model.distill_warmup_iters=0' in tuned_run['args']
 
-    # committed files, as in docs/results/: the tuning and the record
-    tuned = tmp_path / 'tuning.json'
-    shutil.copy(work / 'short-tune' / 'tuning.json', tuned)
+    # ... and the record
     record = tmp_path / 'runs.json'
     report = common + ['--seeds', '0', '1', '--tuned', str(tuned),
                        '--record', str(record)]
@@ -621,7 +670,8 @@ def test_study_tunes_then_reports_and_caches(data_root, tmp_path):
         (split / 'sekd_v' / 'seed1' / 'result.json').read_text())
     assert f'model.teacher_ckpt={teacher["checkpoint"]}' in student['args']
     assert 'model.distiller.sekd.beta=0' in student['args']
-    assert (half_alpha in student['args']) == (best == 0.5)
+    assert half_alpha in student['args']
+    assert 'model.distill_warmup_iters=0' in student['args']
     assert not any('_tune1/' in a for a in student['args'])
     assert student['args'][student['args'].index('--seed') + 1] == '1'
     # a second call reuses every finished run

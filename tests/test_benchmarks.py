@@ -38,15 +38,15 @@ def run(args, check=True):
 
 
 def tables(text):
-    """Markdown tables of ``text``: {header line: [row cells, ...]}."""
+    """Markdown tables of ``text``: {header line: [row values, ...]}."""
     found, header, rows = {}, None, None
     for line in text.splitlines() + ['']:
         if line.startswith('|'):
-            cells = [c.strip() for c in line.strip().strip('|').split('|')]
+            values = [c.strip() for c in line.strip().strip('|').split('|')]
             if header is None:
                 header, rows = line, []
-            elif not set(''.join(cells)) <= set('-:'):
-                rows.append(cells)
+            elif not set(''.join(values)) <= set('-:'):
+                rows.append(values)
         elif header is not None:
             found[header] = rows
             header = None

@@ -13,9 +13,9 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 def study():
     sys.path.insert(0, osp.join(REPO, 'benchmarks'))
     try:
-        import accuracy_study
         import methods
-        yield methods, accuracy_study
+        import runs
+        yield methods, runs
     finally:
         sys.path.remove(osp.join(REPO, 'benchmarks'))
 
@@ -23,9 +23,8 @@ def study():
 def _distilled_levels(cfg):
     """FPN levels whose distillation weight is not 0."""
     distiller = cfg.model.distiller
-    if 'sekd' in distiller:  # the vertex term's, where the graph has more
-        return tuple(distiller.sekd.get('vertex_levels',
-                                        distiller.sekd.levels))
+    if 'sekd' in distiller:
+        return tuple(distiller.sekd.levels)
     levels = []
     for name, loss in distiller.distill_losses.items():
         weight = loss.get('loss_weight', loss.get('alpha_mgd', 1.0))
@@ -36,24 +35,24 @@ def _distilled_levels(cfg):
 
 @pytest.mark.parametrize('detector', ['retinanet', 'faster-rcnn'])
 def test_each_study_key_resolves_to_a_distinct_config(study, detector):
-    methods, accuracy_study = study
+    methods, runs = study
     digests = {}
     for key, method in methods.METHODS.items():
-        cfg = accuracy_study.resolve_config(method.config(detector),
-                                            list(method.options))
-        digest = accuracy_study.digest_of(cfg)
+        cfg = runs.resolve_config(method.config(detector),
+                                  list(method.options))
+        digest = runs.digest_of(cfg)
         assert digest not in digests, (
             f'{key} runs the same config as {digests.get(digest)}')
         digests[digest] = key
 
 
 def test_each_label_says_what_runs(study):
-    methods, accuracy_study = study
+    methods, runs = study
     labels = [m.label for m in methods.METHODS.values()]
     assert len(set(labels)) == len(labels)
     for key, method in methods.METHODS.items():
-        cfg = accuracy_study.resolve_config(method.config('retinanet'),
-                                            list(method.options))
+        cfg = runs.resolve_config(method.config('retinanet'),
+                                  list(method.options))
         label = method.label
         if not method.distills:
             assert 'alone' in label, key
@@ -66,21 +65,6 @@ def test_each_label_says_what_runs(study):
                 assert 'V only' in label, key
             else:
                 assert 'V+E+S' in label or 'EGA' in label, key
-            local = sekd.get('cells', 1) > 1
-            assert ('local graphs' in label) == local, key
-            boxes = sekd.get('box_graph', False)
-            assert ('object-level' in label) == boxes, key
-            cka = sekd.get('edge_relation', 'pearson') == 'cka'
-            assert ('CKA' in label) == cka, key
-            spectral = sekd.get('spectral', 'embedding')
-            assert ('eigenvalues' in label) == (spectral != 'embedding'), key
-            own = 'eigenvalues of the student\'s own map' in label
-            assert own == (spectral == 'eigvals_own'), key
-            split = 'vertex_levels' in sekd
-            assert ('graph on all five' in label) == split, key
-            if split:
-                assert tuple(sekd.levels) == (
-                    'p2', 'p3', 'p4', 'p5', 'p6'), key
         for peer in ('pkd', 'cwd', 'mgd', 'fitnet', 'ega'):
             if any(peer in name for name in distiller.get('distill_losses',
                                                           {})):
@@ -96,18 +80,18 @@ def test_each_label_says_what_runs(study):
                 assert 'without' not in label, key
 
 
-@pytest.mark.parametrize('key', ['sekd', 'sekd_v', 'sekd_split', 'pkd',
-                                 'cwd', 'mgd', 'fitnet'])
+@pytest.mark.parametrize('key', ['sekd', 'sekd_v', 'pkd', 'cwd', 'mgd',
+                                 'fitnet'])
 def test_every_tuned_row_is_offered_the_same_choices(study, key):
     """The fair protocol: levels (all five, or without the two smallest)
     and the warm-up of the distillation losses, for every tuned row."""
-    methods, accuracy_study = study
+    methods, runs = study
     method = methods.METHODS[key]
     for levels, kept in methods.LEVEL_CHOICES.items():
         for warmup in methods.WARMUP_CHOICES:
             chosen = method.setting(levels=levels, warmup=warmup)
-            cfg = accuracy_study.resolve_config(chosen.config('retinanet'),
-                                                list(chosen.options))
+            cfg = runs.resolve_config(chosen.config('retinanet'),
+                                      list(chosen.options))
             assert _distilled_levels(cfg) == kept
             assert cfg.model.distill_warmup_iters == warmup
     with pytest.raises(ValueError, match='levels must be one of'):

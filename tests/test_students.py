@@ -18,6 +18,7 @@ from test_tools import REPO
 sys.path.insert(0, osp.join(REPO, 'benchmarks'))
 import accuracy_study  # noqa: E402
 import methods  # noqa: E402
+import runs  # noqa: E402
 
 sys.path.pop(0)
 
@@ -38,8 +39,8 @@ def _chosen(student):
 
 def _config(name, student):
     method = methods.METHODS[name]
-    cfg = accuracy_study.resolve_config(method.config('retinanet', student),
-                                        list(method.options))
+    cfg = runs.resolve_config(method.config('retinanet', student),
+                              list(method.options))
     return method, cfg
 
 
@@ -47,8 +48,8 @@ def _config(name, student):
 @pytest.mark.parametrize('name', ROWS)
 def test_every_row_has_the_students_config(name, student):
     method, cfg = _config(name, student)
-    default = accuracy_study.resolve_config(method.config('retinanet'),
-                                            list(method.options))
+    default = runs.resolve_config(method.config('retinanet'),
+                                  list(method.options))
     model = cfg.model.architecture if method.distills else cfg.model
     assert model.neck.out_channels == FPN[student]
     assert model.bbox_head.in_channels == FPN[student]
@@ -117,11 +118,11 @@ def test_student_option_keeps_the_runs_apart(tmp_path):
     # one teacher for every student
     assert accuracy_study.teacher_run(quarter).args == \
         accuracy_study.teacher_run(default).args
-    runs = accuracy_study.student_runs(
+    made = accuracy_study.student_runs(
         quarter, accuracy_study.variants(quarter,
                                          methods.select(quarter.methods)),
         'teacher.pth', 't')
-    assert {r.config for r in runs} == {
+    assert {r.config for r in made} == {
         'configs/embedded/retinanet_r18-w16_synthetic.py',
         'configs/sekd/sekd_retinanet_r34_retinanet_r18-w16_synthetic.py'}
 
