@@ -1,7 +1,7 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """sekd_mm.apis: the teacher -> students -> table steps shared by
-tools/main_job.py, tools/distill_dataset.py and the accuracy study, here
-without training (the tools' own tests run them for real)."""
+sekd-mm main-job, sekd-mm distill and the accuracy study, here without
+training (the commands' own tests run them for real)."""
 import json
 import os
 import os.path as osp
@@ -36,12 +36,30 @@ def test_command_arguments():
     assert apis.cfg_args(['a=1']) == ['--cfg-options', 'a=1']
     assert apis.threads_args(None) == []
     assert apis.threads_args(2) == ['--threads', '2']
-    assert apis.train_args('c.py', 'w') == ['tools/train.py', 'c.py',
-                                             '--work-dir', 'w']
-    assert apis.train_args('c.py', 'w', 0, ['a=1'], 2) == [
-        'tools/train.py', 'c.py', '--work-dir', 'w', '--seed', '0',
-        '--threads', '2', '--cfg-options', 'a=1']
-    assert osp.isfile(osp.join(apis.REPO, 'tools', 'train.py'))
+    train = ['-m', 'sekd_mm.cli.train']
+    assert apis.train_args('c.py', 'w') == train + ['c.py', '--work-dir',
+                                                    'w']
+    assert apis.train_args('c.py', 'w', 0, ['a=1'], 2) == train + [
+        'c.py', '--work-dir', 'w', '--seed', '0', '--threads', '2',
+        '--cfg-options', 'a=1']
+
+
+def test_embedded_configs_ship_with_the_package():
+    """The pipeline's configs resolve through the package (its ``.mim``
+    or the checkout), and exist in the repository."""
+    from sekd_mm.utils import config_path, find_config
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    for name in apis.EMBEDDED_CONFIGS.values():
+        for detector in ('retinanet', 'faster-rcnn'):
+            config = name.replace('retinanet', detector)
+            path = config_path(config)
+            assert osp.samefile(path, osp.join(repo, 'configs', config))
+            assert config_path('configs/' + config) == path
+            assert find_config(config) == path
+    assert find_config(__file__) == __file__  # a file is taken as given
+    with pytest.raises(FileNotFoundError, match="Config 'nope.py' is "
+                       'neither a file .* nor a config of sekd_mm'):
+        find_config('nope.py')
 
 
 def test_synthetic_options_are_the_datasets():
@@ -125,7 +143,8 @@ def test_distill_table_trains_teacher_then_students(given, tmp_path,
     commands = []
 
     def fake_run_tool(cmd, log_file, tool):
-        commands.append(cmd[1:])
+        assert cmd[:3] == [sys.executable, '-m', 'sekd_mm.cli.train']
+        commands.append(cmd[3:])
         work_dir = cmd[cmd.index('--work-dir') + 1]
         assert log_file == osp.join(work_dir, 'train.log')
         with open(osp.join(work_dir, 'last_checkpoint'), 'w') as f:
@@ -149,15 +168,15 @@ def test_distill_table_trains_teacher_then_students(given, tmp_path,
     teacher_ckpt = '/given.pth' if given else osp.join(work, 'teacher',
                                                         'iter_2.pth')
     expected = [
-        ['tools/train.py', 's.py', '--work-dir', osp.join(work, 'sekd'),
-         '--seed', '3', '--threads', '1', '--cfg-options', 'b=1',
+        ['s.py', '--work-dir', osp.join(work, 'sekd'), '--seed', '3',
+         '--threads', '1', '--cfg-options', 'b=1',
          f'model.teacher_ckpt={teacher_ckpt}'],
-        ['tools/train.py', 'a.py', '--work-dir', osp.join(work, 'alone'),
-         '--seed', '3', '--threads', '1']]
+        ['a.py', '--work-dir', osp.join(work, 'alone'), '--seed', '3',
+         '--threads', '1']]
     if not given:
         expected.insert(0, [
-            'tools/train.py', 't.py', '--work-dir', osp.join(work, 'teacher'),
-            '--seed', '3', '--threads', '1', '--cfg-options', 'a=1'])
+            't.py', '--work-dir', osp.join(work, 'teacher'), '--seed', '3',
+            '--threads', '1', '--cfg-options', 'a=1'])
     assert commands == expected
     assert list(ckpts) == ['teacher', 'sekd', 'alone']
     assert ckpts['teacher'] == teacher_ckpt

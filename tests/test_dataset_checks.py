@@ -1,5 +1,6 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
-"""``tools/distill_dataset.py --check-only`` on broken copies of a small
+"""``sekd-mm distill --check-only`` (``tools/distill_dataset.py``, in
+process and as a user runs it) on broken copies of a small
 COCO (and VOC) folder: each defect is answered with one message that names
 it (an annotation that points at no image: a warning), no traceback,
 nothing written, and the data folder, read-only while it is checked, left
@@ -174,19 +175,15 @@ def _writable(root: str, on: bool) -> None:
 
 
 def check_only(root: str, work: str, capsys, *extra) -> tuple:
-    """Run ``tools/distill_dataset.py --check-only`` in this process (its
-    ``main``: no process start-up) on ``root`` made read-only, assert the
-    folder is unchanged after, and return ``(error, stdout)``: the message
-    it exits with ('' when it passed) and what it printed."""
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    try:
-        import distill_dataset
-    finally:
-        sys.path.pop(0)
+    """Run ``sekd-mm distill --check-only`` in this process (its ``main``:
+    no process start-up) on ``root`` made read-only, assert the folder is
+    unchanged after, and return ``(error, stdout)``: the message it exits
+    with ('' when it passed) and what it printed."""
+    from sekd_mm.cli import distill
     before = snapshot(root)
     _writable(root, False)
     try:
-        distill_dataset.main(['--data-root', root, '--work-dir', work,
+        distill.main(['--data-root', root, '--work-dir', work,
                               '--check-only', *extra])
         error = ''
     except SystemExit as err:

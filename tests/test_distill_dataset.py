@@ -1,8 +1,9 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
-"""tools/distill_dataset.py on small datasets written by the tests: a
-1-class COCO folder and a 2-class VOC folder end to end (every stage, a few
-iterations), and each bad input stopped with its message before training,
-the user's folder left byte-for-byte unchanged."""
+"""sekd-mm distill (sekd_mm/cli/distill.py) on small datasets written by
+the tests: a 1-class COCO folder and a 2-class VOC folder end to end (every
+stage, a few iterations, run from a folder outside the checkout), and each
+bad input stopped with its message before training, the user's folder left
+byte-for-byte unchanged."""
 import hashlib
 import json
 import os
@@ -109,9 +110,9 @@ def folder_hash(root) -> str:
     return h.hexdigest()
 
 
-def tool(*args):
-    """Run the tool as a user would."""
-    proc = subprocess.run([PY, 'tools/distill_dataset.py', *args], cwd=REPO,
+def tool(*args, cwd):
+    """Run the command as a user would, from the folder ``cwd``."""
+    proc = subprocess.run([PY, '-m', 'sekd_mm.cli.distill', *args], cwd=cwd,
                           capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         raise AssertionError(f'failed ({proc.returncode}):\n'
@@ -120,16 +121,12 @@ def tool(*args):
 
 
 def tool_in_process(*args) -> str:
-    """Run the tool's ``main`` here (no process start-up: the bad-input
+    """Run the command's ``main`` here (no process start-up: the bad-input
     cases stop before training) and return its ``SystemExit`` message, or
     '' when it returned."""
-    sys.path.insert(0, osp.join(REPO, 'tools'))
+    from sekd_mm.cli import distill
     try:
-        import distill_dataset
-    finally:
-        sys.path.pop(0)
-    try:
-        distill_dataset.main(list(args))
+        distill.main(list(args))
     except SystemExit as err:
         return str(err.code)
     return ''
@@ -156,8 +153,8 @@ def test_end_to_end(layout, detector, classes, tmp_path):
     root = make(str(tmp_path / 'data'), classes=classes[::-1])
     before = folder_hash(root)
     work = tmp_path / 'work'
-    proc = tool('--data-root', root, '--detector', detector, '--work-dir',
-                str(work), *SMALL_RUN)
+    proc = tool('--data-root', 'data', '--detector', detector, '--work-dir',
+                'work', *SMALL_RUN, cwd=tmp_path)
     assert folder_hash(root) == before
     for row in ('| Student R-18 w32 + SEKD |', '| SEKD - alone |',
                 '| PKD - alone |', '| Student R-18 w32 alone |'):

@@ -1,7 +1,8 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """The real tools end to end on the embedded dataset (CPU, tiny sizes):
 train -> checkpoint -> resume -> test, DDP with 2 gloo ranks, export to
-plain mmdet, mim train, the reliability checks and the main job."""
+plain mmdet, mim train, the reliability checks, the ``sekd-mm`` commands and
+the main job."""
 import glob
 import json
 import os
@@ -400,15 +401,73 @@ def test_non_finite_distillation_loss_stops_training(distilled, tmp_path):
     assert not osp.exists(tmp_path / 'w' / 'iter_2.pth')
 
 
+# --- the sekd-mm commands -------------------------------------------------
+def test_console_script_commands_share_their_parsers():
+    """``sekd-mm <command>`` parses exactly the options of ``python -m
+    sekd_mm.cli.<command>`` (one parser definition per command) and runs
+    that command's ``run``."""
+    import argparse
+    import importlib
+
+    from sekd_mm.cli.args import command_parser
+    from sekd_mm.cli.main import COMMANDS, build_parser
+
+    def options(parser):
+        return sorted(
+            (a.dest, tuple(a.option_strings), a.default, a.required)
+            for a in parser._actions
+            if not isinstance(a, (argparse._HelpAction,
+                                  argparse._SubParsersAction)))
+
+    subparsers = next(a for a in build_parser()._actions
+                      if isinstance(a, argparse._SubParsersAction)).choices
+    assert sorted(subparsers) == ['distill', 'export', 'main-job', 'test',
+                                  'train']
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f'sekd_mm.cli.{module_name}')
+        own = command_parser(module.__doc__)
+        module.add_arguments(own)
+        assert options(subparsers[name]) == options(own), name
+    from sekd_mm.cli import distill, train
+    args = build_parser().parse_args(
+        ['distill', '--data-root', 'd', '--check-only', '--iters', '3'])
+    assert args.run is distill.run and args.check_only and args.iters == 3
+    args = build_parser().parse_args(['train', 'c.py', '--threads', '2'])
+    assert args.run is train.run and args.threads == 2
+    for bad in (['train', 'c.py', '--threads', '0'],
+                ['distill', '--data-root', 'd', '--iters', '0'], []):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(bad)
+
+
+def test_train_finds_a_shipped_config_by_name(tmp_path, monkeypatch):
+    """``sekd-mm train <name>`` reads the shipped config of that name from
+    any folder; an unknown one stops with a message that says what to
+    give."""
+    from sekd_mm.cli import train
+    from sekd_mm.cli.args import command_parser
+    parser = command_parser(train.__doc__)
+    train.add_arguments(parser)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    name = 'embedded/retinanet_r34_synthetic.py'
+    cfg = train.build_cfg(parser.parse_args([name]))
+    assert osp.samefile(cfg.filename, osp.join(REPO, 'configs', name))
+    assert cfg.work_dir == './work_dirs/retinanet_r34_synthetic'
+    with pytest.raises(SystemExit, match="Config 'embedded/nope.py' is "
+                       'neither a file .* nor a config of sekd_mm'):
+        train.run(parser.parse_args(['embedded/nope.py']))
+
+
 # --- the main job ----------------------------------------------------------
 def test_main_job_defaults_are_the_study_cpu_preset():
-    sys.path.insert(0, osp.join(REPO, 'tools'))
+    from sekd_mm.apis import EMBEDDED_CONFIGS
+    from sekd_mm.cli import main_job
     sys.path.insert(0, osp.join(REPO, 'benchmarks'))
     try:
         import accuracy_study
-        import main_job
     finally:
-        del sys.path[:2]
+        del sys.path[0]
     args = main_job.parse_args([])
     preset = accuracy_study.PRESETS['cpu']
     for key, value in main_job.DEFAULTS.items():
@@ -421,14 +480,18 @@ def test_main_job_defaults_are_the_study_cpu_preset():
     for stage in (teacher, *students):
         assert 'train_dataloader.dataset.synthetic.num_train=1024' in \
             stage.cfg_options
+        assert osp.samefile(stage.config, osp.join(
+            REPO, 'configs', EMBEDDED_CONFIGS[stage.name]))
 
 
 def test_main_job_smoke(data_root, tmp_path):
+    """The main job from a folder outside the checkout, then through
+    tools/main_job.py with the teacher it trained."""
     small = ['--teacher-iters', '2', '--student-iters', '2', '--img-scale',
              '64', '--num-train', str(SMALL['num_train']), '--num-val',
              str(SMALL['num_val']), '--data-root', data_root]
-    proc = run([PY, 'tools/main_job.py', '--work-dir',
-                str(tmp_path / 'main'), *small])
+    proc = run([PY, '-m', 'sekd_mm.cli.main_job', '--work-dir', 'main',
+                *small], cwd=tmp_path)
     assert '| Student R-18 w32 + SEKD |' in proc.stdout
     assert '| Student R-18 w32 + PKD (MMRazor) |' in proc.stdout
     assert '| SEKD - alone |' in proc.stdout

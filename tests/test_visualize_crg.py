@@ -14,13 +14,13 @@ from mmengine.runner import load_checkpoint
 from PIL import Image
 from test_tools import PAIRS, PY, REPO, SMALL, build, data_options, run
 
+from sekd_mm.cli.export import export_student
 from sekd_mm.datasets import CLASSES, ensure_synthetic_dataset
 from sekd_mm.models import CRGEdgeLoss
-from sekd_mm.models.utils import CRGPair
+from sekd_mm.models.utils import SHIPPED, CRGPair
 
 sys.path.insert(0, osp.join(REPO, 'tools'))
 try:
-    import export_student
     import visualize_crg
 finally:
     sys.path.pop(0)
@@ -61,7 +61,7 @@ def setup(tmp_path_factory):
     distill = str(tmp / 'distill.pth')
     torch.save(dict(state_dict=algo.state_dict(), meta=meta), distill)
     student = str(tmp / 'student.pth')
-    export_student.export_student(distill, student)
+    export_student(distill, student)
     opts = data_options(root, False)
     return dict(root=root, teacher=teacher, distill=distill,
                 student=student, opts=opts)
@@ -144,16 +144,16 @@ def test_numbers_equal_crg_pair_on_the_same_features(setup, tmp_path,
             algo.architecture.extract_feat(inputs)[LEVEL_IDX])
         assert feat_s.shape == feat_t.shape and feat_t.shape[1] == 128
         # the config's design, spelled out (not through the distiller)
-        pair = CRGPair(feat_s, feat_t, tau=sekd.tau,
-                       spatial_attention=sekd.spatial_attention)
-        a_s, a_t = pair.adjacency_S[0], pair.adjacency_T[0]
+        design = {k: sekd.get(k, getattr(SHIPPED, k)) for k in (
+            'tau', 'spatial_attention', 'channel_attention')}
+        pair = CRGPair(feat_s, feat_t, tau=design['tau'],
+                       spatial_attention=design['spatial_attention'])
+        a_s, a_t = pair.adjacency_S, pair.adjacency_T
         off = ~torch.eye(a_t.shape[0], dtype=torch.bool)
         adj = (a_s - a_t).abs()[off].mean().item()
         fro = (torch.linalg.norm(pair.laplacian_S - pair.laplacian_T) /
                torch.linalg.norm(pair.laplacian_T)).item()
-        loss_e = CRGEdgeLoss(
-            tau=sekd.tau, spatial_attention=sekd.spatial_attention,
-            channel_attention=sekd.channel_attention)(feat_s, feat_t).item()
+        loss_e = CRGEdgeLoss(**design)(feat_s, feat_t).item()
     assert 0.01 < adj and 0.001 < fro  # random weights: far apart
     assert float(lines['after']['adj']) == pytest.approx(adj, abs=2e-6)
     assert float(lines['after']['fro']) == pytest.approx(fro, abs=2e-6)
@@ -163,7 +163,7 @@ def test_numbers_equal_crg_pair_on_the_same_features(setup, tmp_path,
         'teacher', 'before', 'after', 'exported']
     torch.testing.assert_close(rows[0].adjacency, a_t)
     torch.testing.assert_close(rows[2].adjacency, a_s)
-    torch.testing.assert_close(rows[2].laplacian, pair.laplacian_S[0])
+    torch.testing.assert_close(rows[2].laplacian, pair.laplacian_S)
 
 
 @pytest.mark.parametrize('case', [

@@ -49,6 +49,9 @@ EXTRA=(
   "matplotlib"
   # mmrazor 1.0.0 imports joblib at import time without declaring it.
   "joblib"
+  # the distiller search and the real-image sets (setup.py)
+  "optuna>=4,<5"
+  "tifffile"
 )
 
 STAMP="$VENV/.sekd_env_stamp"

@@ -1,18 +1,19 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """The teacher -> students -> table pipeline of the project's jobs.
 
-``tools/main_job.py`` (the embedded synthetic dataset),
-``tools/distill_dataset.py`` (a COCO or VOC folder) and
-``benchmarks/accuracy_study.py`` (every method on several seeds) train a
-teacher, distil students from it and tabulate their COCO metrics. The steps
-they share are here. A step runs the repository's own ``tools/train.py`` or
-``tools/test.py`` in a subprocess, exactly as a user would, from
-:data:`REPO`: these helpers need the source checkout (``pip install -e .``).
+``sekd-mm main-job`` (the embedded synthetic dataset), ``sekd-mm
+distill`` (a COCO or VOC folder) and ``benchmarks/accuracy_study.py`` (every
+method on several seeds) train a teacher, distil students from it and
+tabulate their COCO metrics. The steps they share are here. A step runs the
+package's own command, ``python -m sekd_mm.cli.train`` or
+``python -m sekd_mm.cli.test``, in a subprocess of the current interpreter,
+from the current folder: each training has fresh registries and threads,
+and an installed package needs no source checkout.
 
 A run of :func:`distill_table` leaves, under its work dir::
 
-    <stage>/train.log, <stage>/iter_N.pth, ...   tools/train.py of a stage
-    <stage>/test.log, <stage>/metrics.json       tools/test.py (evaluate)
+    <stage>/train.log, <stage>/iter_N.pth, ...   the training of a stage
+    <stage>/test.log, <stage>/metrics.json       its test (evaluate)
     results.md, results.json                     write_report
 """
 import glob
@@ -26,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import (Callable, Dict, Iterable, List, Mapping, Optional,
                     Sequence, Tuple)
 
-#: The repository root: the tools run from here.
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: The modules that train and test (``python -m <module>``).
+TRAIN_MODULE, TEST_MODULE = 'sekd_mm.cli.train', 'sekd_mm.cli.test'
 #: Table column and COCO metric key, in table order.
 METRICS: List[Tuple[str, str]] = [
     ('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'),
@@ -37,17 +38,17 @@ METRICS: List[Tuple[str, str]] = [
 #: Output lines of a running tool that are shown (all go to its log).
 PROGRESS = ('Iter(train)', 'Iter(val)', 'bbox_mAP_copypaste', 'Error',
             'error:', 'Traceback')
-#: The stages of the main job and ``tools/distill_dataset.py``.
+#: The stages of ``sekd-mm main-job`` and ``sekd-mm distill``.
 STAGES = ('teacher', 'sekd_student', 'pkd_student', 'student_alone')
 #: Their configs for the embedded RetinaNet pair (R-34, FPN 128 -> R-18 at
-#: half width, FPN 64); the Faster R-CNN pair replaces ``retinanet``.
+#: half width, FPN 64), shipped configs named relative to ``configs/``
+#: (:func:`sekd_mm.utils.config_path` gives the file); the Faster R-CNN
+#: pair replaces ``retinanet``.
 EMBEDDED_CONFIGS = dict(
-    teacher='configs/embedded/retinanet_r34_synthetic.py',
-    sekd_student='configs/sekd/sekd_retinanet_r34_retinanet_r18-w32_'
-    'synthetic.py',
-    pkd_student='configs/peers/pkd_retinanet_r34_retinanet_r18-w32_'
-    'synthetic.py',
-    student_alone='configs/embedded/retinanet_r18-w32_synthetic.py')
+    teacher='embedded/retinanet_r34_synthetic.py',
+    sekd_student='sekd/sekd_retinanet_r34_retinanet_r18-w32_synthetic.py',
+    pkd_student='peers/pkd_retinanet_r34_retinanet_r18-w32_synthetic.py',
+    student_alone='embedded/retinanet_r18-w32_synthetic.py')
 #: Top-level config keys MMEngine's Runner reads. The bases' helper
 #: variables (``student_model``, ``sekd_spec``, ``data_root``, ...) are not
 #: among them: they configure nothing by themselves, so they neither go into
@@ -66,11 +67,12 @@ DELTAS = dict(sekd_student='SEKD', pkd_student='PKD')
 
 @dataclass
 class Stage:
-    """One ``tools/train.py`` run of the pipeline.
+    """One training run of the pipeline.
 
     Attributes:
         name: its folder under the work dir and its key in the results.
-        config: the config file (relative to :data:`REPO` or absolute).
+        config: the config file (absolute, or relative to the current
+            folder), or the name of a shipped config (``sekd-mm train``).
         iters: its training iterations (for the progress line).
         what: what it does, for the progress line (e.g. ``'distilling the
             student with SEKD'``).
@@ -92,8 +94,8 @@ def log(msg: str, tool: str) -> None:
 
 
 def run_tool(cmd: Sequence[str], log_file: str, tool: str) -> None:
-    """Run ``cmd`` from :data:`REPO`, keep its full output in ``log_file``
-    and show its progress lines (``tool`` names the caller).
+    """Run ``cmd`` from the current folder, keep its full output in
+    ``log_file`` and show its progress lines (``tool`` names the caller).
 
     Raises:
         SystemExit: the command failed; the message names the log.
@@ -103,7 +105,6 @@ def run_tool(cmd: Sequence[str], log_file: str, tool: str) -> None:
     with open(log_file, 'w', encoding='utf-8') as out:
         proc = subprocess.Popen(
             list(cmd),
-            cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -126,7 +127,7 @@ def cfg_args(opts: Sequence[str]) -> List[str]:
 
 
 def threads_args(threads: Optional[int]) -> List[str]:
-    """``--threads N`` for the tools, or nothing (their default)."""
+    """``--threads N`` for the commands, or nothing (their default)."""
     return [] if threads is None else ['--threads', str(threads)]
 
 
@@ -142,8 +143,9 @@ def synthetic_options(args) -> List[str]:
 def train_args(config: str, work_dir: str, seed: Optional[int] = None,
                cfg_options: Sequence[str] = (),
                threads: Optional[int] = None) -> List[str]:
-    """The arguments of ``python tools/train.py`` for one run."""
-    args = ['tools/train.py', config, '--work-dir', work_dir]
+    """The arguments of ``python`` for one training run (``-m``
+    :data:`TRAIN_MODULE`, ``sekd-mm train``)."""
+    args = ['-m', TRAIN_MODULE, config, '--work-dir', work_dir]
     if seed is not None:
         args += ['--seed', str(seed)]
     return args + threads_args(threads) + cfg_args(cfg_options)
@@ -158,7 +160,7 @@ def last_checkpoint(work_dir: str) -> str:
 def train(config: str, work_dir: str, *, seed: Optional[int] = None,
           cfg_options: Sequence[str] = (), threads: Optional[int] = None,
           tool: str = 'pipeline') -> str:
-    """Train ``config`` with ``tools/train.py`` into ``work_dir`` (log:
+    """Train ``config`` (:func:`train_args`) into ``work_dir`` (log:
     ``train.log``); returns its last checkpoint."""
     os.makedirs(work_dir, exist_ok=True)
     run_tool([sys.executable] +
@@ -170,14 +172,14 @@ def train(config: str, work_dir: str, *, seed: Optional[int] = None,
 def evaluate(config: str, checkpoint: str, work_dir: str, *,
              cfg_options: Sequence[str] = (), threads: Optional[int] = None,
              tool: str = 'pipeline') -> dict:
-    """COCO metrics of ``checkpoint`` from ``tools/test.py`` (log:
+    """COCO metrics of ``checkpoint`` from ``sekd-mm test`` (log:
     ``work_dir/test.log``, metrics: ``work_dir/metrics.json``); all 0 when
     no box passes the score threshold."""
     os.makedirs(work_dir, exist_ok=True)  # a given teacher was not trained
     out = osp.join(work_dir, 'metrics.json')
     run_tool([
-        sys.executable, 'tools/test.py', config, checkpoint, '--work-dir',
-        osp.join(work_dir, 'test'), '--metrics-out', out
+        sys.executable, '-m', TEST_MODULE, config, checkpoint,
+        '--work-dir', osp.join(work_dir, 'test'), '--metrics-out', out
     ] + threads_args(threads) + cfg_args(cfg_options),
              osp.join(work_dir, 'test.log'), tool)
     with open(out, encoding='utf-8') as f:
@@ -264,11 +266,11 @@ def results_table(results: Mapping[str, dict], labels: Mapping[str, str],
     for name, label in deltas.items():
         if reference not in results or name not in results:
             continue
-        cells = []
+        diffs = []
         for _, k in METRICS:
             a, b = results[reference][k], results[name][k]
-            cells.append('n/a' if min(a, b) < 0 else f'{100 * (b - a):+.1f}')
-        rows.append(f'| {label} - alone | ' + ' | '.join(cells) + ' |')
+            diffs.append('n/a' if min(a, b) < 0 else f'{100 * (b - a):+.1f}')
+        rows.append(f'| {label} - alone | ' + ' | '.join(diffs) + ' |')
     return '\n'.join(rows)
 
 

@@ -1,0 +1,94 @@
+# Copyright (c) sekd-mm contributors. All rights reserved.
+"""Test a detector or the student of a distillation checkpoint.
+
+CONFIG is a config file or the name of a shipped config (as for
+``sekd-mm train``). With a distillation config (``DetFpnTeacherDistill``),
+the student is evaluated (MMRazor's predict mode runs the architecture).
+
+    sekd-mm test CONFIG CHECKPOINT [--work-dir DIR] [--out PKL]
+        [--metrics-out JSON] [--threads N] [--cfg-options k=v ...]
+        [--launcher pytorch]
+
+(also ``python -m sekd_mm.cli.test`` and ``python tools/test.py``).
+"""
+import argparse
+import json
+import os.path as osp
+from typing import Optional, Sequence
+
+from mmengine.config import Config, DictAction
+
+from sekd_mm.cli.args import (add_launcher, add_threads, apply_process_args,
+                              command_parser)
+from sekd_mm.utils import find_config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('config', help='test config file path or name')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs')
+    parser.add_argument('--out', help='dump predictions to a pickle file')
+    parser.add_argument(
+        '--metrics-out', help='write the evaluation metrics to a JSON file')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs')
+    add_launcher(parser)
+    add_threads(parser, 'this process')
+
+
+def build_cfg(args: argparse.Namespace) -> Config:
+    """The test config of ``args`` (the student's, for a distillation
+    config: its teacher is not loaded)."""
+    cfg = Config.fromfile(find_config(args.config))
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    # The teacher is not needed to test the student.
+    if cfg.model.get('teacher_ckpt'):
+        cfg.model.teacher_ckpt = None
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise SystemExit(f'--out must be a .pkl file, got {args.out}')
+        cfg.test_evaluator = [cfg.test_evaluator] if isinstance(
+            cfg.test_evaluator, dict) else list(cfg.test_evaluator)
+        cfg.test_evaluator.append(
+            dict(type='DumpDetResults', out_file_path=args.out))
+    return cfg
+
+
+def run(args: argparse.Namespace) -> None:
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    apply_process_args(args)
+    try:
+        cfg = build_cfg(args)
+    except FileNotFoundError as err:
+        raise SystemExit(str(err)) from None
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+    metrics = runner.test()
+    if args.metrics_out and runner.rank == 0:
+        with open(args.metrics_out, 'w', encoding='utf-8') as f:
+            json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = command_parser(__doc__)
+    add_arguments(parser)
+    run(parser.parse_args(argv))
+
+
+if __name__ == '__main__':
+    main()

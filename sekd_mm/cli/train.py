@@ -1,0 +1,112 @@
+# Copyright (c) sekd-mm contributors. All rights reserved.
+"""Train a detector or a distillation algorithm (mmdet's train.py).
+
+CONFIG is a config file, or the name of a config that ships with sekd_mm,
+relative to its configs folder (e.g.
+``sekd/sekd_retinanet_r34_retinanet_r18-w32_synthetic.py``).
+
+    sekd-mm train CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+        [--seed N] [--threads N] [--cfg-options k=v ...]
+        [--launcher pytorch]
+
+(also ``python -m sekd_mm.cli.train``, ``python tools/train.py`` and
+``mim train sekd_mm CONFIG --gpus 0``). ``sekd_mm`` is imported before
+mmrazor, so its compatibility fixes (``sekd_mm/compat.py``) are in place.
+"""
+import argparse
+import os
+import os.path as osp
+from typing import Optional, Sequence
+
+from mmengine.config import Config, DictAction
+
+from sekd_mm.cli.args import (add_launcher, add_threads, apply_process_args,
+                              command_parser)
+from sekd_mm.utils import find_config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('config', help='train config file path or name')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from CKPT, or without a value from the latest '
+        'checkpoint in the work dir')
+    parser.add_argument('--seed', type=int, help='random seed')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs')
+    add_launcher(parser)
+    add_threads(parser, 'this process')
+
+
+def build_cfg(args: argparse.Namespace) -> Config:
+    """The config of ``args.config`` with the command's options applied."""
+    cfg = Config.fromfile(find_config(args.config))
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.seed is not None:
+        cfg.randomness = dict(seed=args.seed)
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    return cfg
+
+
+def check_teacher_ckpt(cfg: Config) -> None:
+    """Fail before building anything if a local teacher_ckpt is missing."""
+    ckpt = cfg.model.get('teacher_ckpt')
+    if ckpt and '://' not in ckpt and not osp.isfile(ckpt):
+        where = '' if osp.isabs(ckpt) else \
+            f' (relative to the current directory {os.getcwd()})'
+        raise SystemExit(
+            f'Teacher checkpoint {ckpt!r} not found{where}. Train the teacher '
+            'first '
+            '(see the comment at the top of the config) or point to it with '
+            '--cfg-options model.teacher_ckpt=PATH.')
+
+
+def run(args: argparse.Namespace) -> None:
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    apply_process_args(args)
+    try:
+        cfg = build_cfg(args)
+    except FileNotFoundError as err:
+        raise SystemExit(str(err)) from None
+    check_teacher_ckpt(cfg)
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+    runner.train()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = command_parser(__doc__)
+    add_arguments(parser)
+    run(parser.parse_args(argv))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,4 @@
+# Copyright (c) sekd-mm contributors. All rights reserved.
+from .package_files import MIM_DIR, config_path, find_config, package_file
+
+__all__ = ['MIM_DIR', 'config_path', 'find_config', 'package_file']
