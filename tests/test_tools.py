@@ -421,21 +421,24 @@ def test_console_script_commands_share_their_parsers():
 
     subparsers = next(a for a in build_parser()._actions
                       if isinstance(a, argparse._SubParsersAction)).choices
-    assert sorted(subparsers) == ['distill', 'export', 'main-job', 'test',
-                                  'train']
+    assert sorted(subparsers) == ['dataset', 'distill', 'export',
+                                  'main-job', 'test', 'train']
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f'sekd_mm.cli.{module_name}')
         own = command_parser(module.__doc__)
         module.add_arguments(own)
         assert options(subparsers[name]) == options(own), name
-    from sekd_mm.cli import distill, train
+    from sekd_mm.cli import dataset, distill, train
+    args = build_parser().parse_args(['dataset', 'hela', '--out', 'o'])
+    assert args.run is dataset.run and (args.name, args.out) == ('hela', 'o')
     args = build_parser().parse_args(
         ['distill', '--data-root', 'd', '--check-only', '--iters', '3'])
     assert args.run is distill.run and args.check_only and args.iters == 3
     args = build_parser().parse_args(['train', 'c.py', '--threads', '2'])
     assert args.run is train.run and args.threads == 2
     for bad in (['train', 'c.py', '--threads', '0'],
-                ['distill', '--data-root', 'd', '--iters', '0'], []):
+                ['distill', '--data-root', 'd', '--iters', '0'],
+                ['dataset', 'coco', '--out', 'o'], []):
         with pytest.raises(SystemExit):
             build_parser().parse_args(bad)
 
