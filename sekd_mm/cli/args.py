@@ -2,6 +2,8 @@
 """Argument helpers shared by the commands."""
 import argparse
 import os
+import os.path as osp
+from typing import Callable, Optional, Sequence
 
 
 def positive_int(text: str) -> int:
@@ -46,3 +48,48 @@ def command_parser(module_doc: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(
         description=module_doc.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def command_main(module_doc: str,
+                 add_arguments: Callable[[argparse.ArgumentParser], None],
+                 run: Callable[[argparse.Namespace], Optional[int]]
+                 ) -> Callable[[Optional[Sequence[str]]], Optional[int]]:
+    """The ``main(argv)`` of a command module (``python -m
+    sekd_mm.cli.<command>``, ``tools/*.py``): the module's own parser
+    (:func:`command_parser`, filled by ``add_arguments``), then ``run``."""
+
+    def main(argv: Optional[Sequence[str]] = None) -> Optional[int]:
+        parser = command_parser(module_doc)
+        add_arguments(parser)
+        return run(parser.parse_args(argv))
+
+    return main
+
+
+def add_cfg_options(parser: argparse.ArgumentParser) -> None:
+    """``--cfg-options key=value ...``, as mmdet's tools have it."""
+    from mmengine.config import DictAction
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs')
+
+
+def load_config(args: argparse.Namespace):
+    """The config ``args.config`` (a file or the name of a shipped one)
+    with ``--launcher``, ``--cfg-options`` and ``--work-dir`` applied (the
+    work dir defaults to ``./work_dirs/<config name>``)."""
+    from mmengine.config import Config
+
+    from sekd_mm.utils import find_config
+    cfg = Config.fromfile(find_config(args.config))
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    return cfg

@@ -14,9 +14,8 @@ counts of each split.
 """
 import argparse
 import sys
-from typing import Optional, Sequence
 
-from sekd_mm.cli.args import command_parser
+from sekd_mm.cli.args import command_main
 from sekd_mm.datasets.packaged import BUILDERS, DEFAULT_CACHE, build
 
 
@@ -47,10 +46,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = command_parser(__doc__)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+main = command_main(__doc__, add_arguments, run)
 
 
 if __name__ == '__main__':

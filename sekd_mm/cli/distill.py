@@ -46,14 +46,14 @@ import os
 import os.path as osp
 import time
 from functools import partial
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 from mmengine.config import Config
 
 from sekd_mm.apis import (EMBEDDED_CONFIGS, RUNNER_KEYS, STAGES, Stage,
                           distill_table, final_metrics, log, results_table,
                           stage_labels, write_report)
-from sekd_mm.cli.args import add_threads, command_parser, positive_int
+from sekd_mm.cli.args import add_threads, command_main, positive_int
 from sekd_mm.datasets import (DatasetError, box_warnings, check_coco,
                               check_outside, voc_classes, voc_ids, voc_to_coco)
 from sekd_mm.models.algorithms import set_num_classes
@@ -339,10 +339,7 @@ def run(args: argparse.Namespace) -> None:
     log(f'done in {minutes:.1f} min; everything is in {args.work_dir}', TOOL)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = command_parser(__doc__)
-    add_arguments(parser)
-    run(parser.parse_args(argv))
+main = command_main(__doc__, add_arguments, run)
 
 
 if __name__ == '__main__':

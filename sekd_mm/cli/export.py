@@ -15,13 +15,13 @@ import argparse
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from sekd_mm.cli.args import command_parser
+from sekd_mm.cli.args import command_main
 from sekd_mm.utils import find_config
 
 PREFIX = 'architecture.'
@@ -65,10 +65,7 @@ def run(args: argparse.Namespace) -> None:
           f'dropped {summary["dropped"]}')
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = command_parser(__doc__)
-    add_arguments(parser)
-    run(parser.parse_args(argv))
+main = command_main(__doc__, add_arguments, run)
 
 
 if __name__ == '__main__':

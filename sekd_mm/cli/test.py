@@ -13,14 +13,11 @@ the student is evaluated (MMRazor's predict mode runs the architecture).
 """
 import argparse
 import json
-import os.path as osp
-from typing import Optional, Sequence
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
-from sekd_mm.cli.args import (add_launcher, add_threads, apply_process_args,
-                              command_parser)
-from sekd_mm.utils import find_config
+from sekd_mm.cli.args import (add_cfg_options, add_launcher, add_threads,
+                              apply_process_args, command_main, load_config)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,11 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', help='dump predictions to a pickle file')
     parser.add_argument(
         '--metrics-out', help='write the evaluation metrics to a JSON file')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs')
+    add_cfg_options(parser)
     add_launcher(parser)
     add_threads(parser, 'this process')
 
@@ -42,15 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build_cfg(args: argparse.Namespace) -> Config:
     """The test config of ``args`` (the student's, for a distillation
     config: its teacher is not loaded)."""
-    cfg = Config.fromfile(find_config(args.config))
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
     cfg.load_from = args.checkpoint
     # The teacher is not needed to test the student.
     if cfg.model.get('teacher_ckpt'):
@@ -84,10 +69,7 @@ def run(args: argparse.Namespace) -> None:
             json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = command_parser(__doc__)
-    add_arguments(parser)
-    run(parser.parse_args(argv))
+main = command_main(__doc__, add_arguments, run)
 
 
 if __name__ == '__main__':

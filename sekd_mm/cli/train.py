@@ -16,13 +16,11 @@ mmrazor, so its compatibility fixes (``sekd_mm/compat.py``) are in place.
 import argparse
 import os
 import os.path as osp
-from typing import Optional, Sequence
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
-from sekd_mm.cli.args import (add_launcher, add_threads, apply_process_args,
-                              command_parser)
-from sekd_mm.utils import find_config
+from sekd_mm.cli.args import (add_cfg_options, add_launcher, add_threads,
+                              apply_process_args, command_main, load_config)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,26 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='resume from CKPT, or without a value from the latest '
         'checkpoint in the work dir')
     parser.add_argument('--seed', type=int, help='random seed')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs')
+    add_cfg_options(parser)
     add_launcher(parser)
     add_threads(parser, 'this process')
 
 
 def build_cfg(args: argparse.Namespace) -> Config:
     """The config of ``args.config`` with the command's options applied."""
-    cfg = Config.fromfile(find_config(args.config))
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
@@ -102,10 +88,7 @@ def run(args: argparse.Namespace) -> None:
     runner.train()
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = command_parser(__doc__)
-    add_arguments(parser)
-    run(parser.parse_args(argv))
+main = command_main(__doc__, add_arguments, run)
 
 
 if __name__ == '__main__':
