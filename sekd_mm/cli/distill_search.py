@@ -257,11 +257,15 @@ def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
                                 build_pruner, open_storage, search)
     start = time.time()
     trial_iters = args.trial_iters or args.iters
-    try:
+    try:  # what the search would refuse, before anything trains
+        if args.pruner is not None:
+            build_pruner(args.pruner)
+        if args.storage:
+            open_storage(args.storage)
         data['search_train'], data['tune'] = carve_tune(
             data['train'], args.tune_fraction,
             osp.join(args.work_dir, 'data'))
-    except DatasetError as err:
+    except (ValueError, StorageError, DatasetError) as err:
         raise SystemExit(f'[{tool}] {err}') from None
     log(f'tuning split: {data["tune"]["summary"]["num_images"]} of the '
         f'{data["train"]["summary"]["num_images"]} train images (seed '
@@ -279,13 +283,6 @@ def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
         search_configs[method] = write_config(
             cfg, osp.join(out, f'search_{method}.py'))
     log(f'search configs written to {out}', tool)
-    try:  # what the search would refuse, before anything trains
-        if args.pruner is not None:
-            build_pruner(args.pruner)
-        if args.storage:
-            open_storage(args.storage)
-    except (ValueError, StorageError) as err:
-        raise SystemExit(f'[{tool}] {err}') from None
     if args.check_only:
         return
 
