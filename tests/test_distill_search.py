@@ -110,6 +110,8 @@ def test_search_chooses_trains_and_resumes(tmp_path):
     (['--tune-fraction', '1'], 'must be within 0 and 1'),
     (['--pruner', '{"type": "Hyperband"}'], 'is no Optuna pruner'),
     (['--storage', 'postgresql://nobody@127.0.0.1:9/study'], 'storage'),
+    (['--search-seeds', '100', '--methods', 'pkd'],
+     'give two different seeds'),
 ])
 def test_bad_search_input_stops_before_training(args, message, tmp_path):
     make_coco(str(tmp_path / 'data'), n=(3, 2))

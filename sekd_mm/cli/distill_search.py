@@ -27,7 +27,7 @@ import os
 import os.path as osp
 import random
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 from mmengine.config import Config
 
@@ -238,9 +238,11 @@ def search_space(args) -> dict:
     }
 
 
-def method_options(method: str, setting, config: str) -> List[str]:
-    """The cfg-options of ``method`` at ``setting`` on ``config``: its own,
-    the levels and warm-up choices, its loss weights times the factor."""
+def method_options(method: str, setting,
+                   config: Union[str, Config]) -> List[str]:
+    """The cfg-options of ``method`` at ``setting`` on ``config`` (a file
+    or a Config): its own, the levels and warm-up choices, its loss
+    weights times the factor."""
     rec = recipe(method)
     options = list(rec.options) + setting_options(
         rec.label, rec.level_key, setting.levels, setting.warmup)
@@ -254,7 +256,8 @@ def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
     docstring). ``dataset_config`` is :func:`sekd_mm.cli.distill.
     dataset_config`; ``configs`` the stage configs it wrote."""
     from sekd_mm.search import (SearchError, Setting, StorageError,
-                                build_pruner, open_storage, search)
+                                build_pruner, open_storage)
+    from sekd_mm.search.study import Worker
     start = time.time()
     trial_iters = args.trial_iters or args.iters
     try:  # what the search would refuse, before anything trains
@@ -286,6 +289,21 @@ def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
     if args.check_only:
         return
 
+    def configure(method: str, setting: Setting) -> Tuple[str, List[str]]:
+        config = search_configs[method]
+        return config, method_options(method, setting, config)
+
+    try:  # every row's first setting configured, the study opened
+        worker = Worker(
+            search_space(args), configure, osp.join(args.work_dir, 'search'),
+            trial_iters=trial_iters, seeds=args.search_seeds,
+            confirm_top=args.confirm_top, eval_interval=args.eval_interval,
+            pruner=args.pruner, storage=args.storage,
+            max_trials=args.max_trials, max_iters=args.max_iters,
+            threads=args.threads, tool=tool)
+    except (SearchError, StorageError) as err:
+        raise SystemExit(f'[{tool}] {err}') from None
+
     # 1. the teacher, on the full train set
     if args.teacher_ckpt:
         log(f'[1/4] using teacher {teacher_ckpt}', tool)
@@ -303,21 +321,7 @@ def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
     # 2. the search on (train minus tune) / tune
     log(f'[2/4] the search: {", ".join(args.methods)}; {trial_iters} '
         f'iterations a trial, seeds {args.search_seeds}', tool)
-
-    def configure(method: str, setting: Setting) -> Tuple[str, List[str]]:
-        config = search_configs[method]
-        return config, method_options(method, setting, config)
-
-    try:
-        result = search(
-            search_space(args), configure, osp.join(args.work_dir, 'search'),
-            trial_iters=trial_iters, seeds=args.search_seeds,
-            confirm_top=args.confirm_top, eval_interval=args.eval_interval,
-            pruner=args.pruner, storage=args.storage,
-            max_trials=args.max_trials, max_iters=args.max_iters,
-            threads=args.threads, tool=tool)
-    except (SearchError, StorageError) as err:
-        raise SystemExit(f'[{tool}] {err}') from None
+    result = worker.run()
     chosen = result['chosen']
     if chosen is None:
         raise SystemExit(
@@ -333,10 +337,10 @@ def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
     # 3. the chosen row and the student alone, on the full train set
     cfg = dataset_config(recipe_config(method, args.detector), args, data,
                          teacher_ckpt, args.iters)
-    path = osp.join(out, 'chosen_student.py')
-    cfg.merge_from_dict(parse_cfg_options(method_options(
-        method, setting, write_config(cfg, path))))
-    configs['chosen_student'] = write_config(cfg, path)
+    cfg.merge_from_dict(parse_cfg_options(method_options(method, setting,
+                                                         cfg)))
+    configs['chosen_student'] = write_config(
+        cfg, osp.join(out, 'chosen_student.py'))
     label = f'Student + {RECIPES[method].label} {setting.key()}'
     ckpts, results = {'teacher': teacher_ckpt}, {}
     for i, (name, what) in enumerate(
@@ -400,7 +404,7 @@ def write_search_report(args, data: Dict, result: dict, results: dict,
         f'Final: COCO bbox metrics (x100) on the val split '
         f'({data["val"]["summary"]["num_images"]} images), students '
         f'{args.iters} iterations on the full train set, seed {args.seed}; '
-        f'{minutes:.1f} min.\n\n{table}\n')
+        f'{minutes:.1f} min (this run).\n\n{table}\n')
     write_report(
         args.work_dir, report, results=results, classes=data['classes'],
         configs=configs, checkpoints=ckpts, minutes=minutes,
