@@ -5,9 +5,21 @@ alone and the peers' level choice), for the embedded RetinaNet R-34 -> R-18
 w32 pair (and the same pair of Faster R-CNNs, :meth:`Method.config`) and
 for the COCO RetinaNet R-101 -> R-50 pair. Every entry is an ordinary config
 that ``tools/train.py`` runs as is.
+
+The rows themselves (configs, options, loss-weight and level keys), the
+level and warm-up choices and the weight scaling live in the package
+(``sekd_mm.search.methods``, which ``sekd-mm distill --search`` uses);
+this module adds the study's COCO configs, students and ablations.
 """
 import os.path as osp
 from typing import List, NamedTuple, Optional, Tuple
+
+# the generic part lives in the package; its names stay importable here
+from sekd_mm.search.methods import (LEVEL_CHOICES, MGD_WEIGHTS,  # noqa: F401
+                                    PEER_WEIGHTS, RECIPES, SEKD_WEIGHTS,
+                                    WARMUP_CHOICES, parse_cfg_options,
+                                    pinned_unit, setting_options)
+from sekd_mm.search.methods import weight_options as _weight_options
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: Detectors of the embedded study; each has every method's config with
@@ -28,14 +40,6 @@ def student_suffix(student: str) -> str:
     :data:`DEFAULT_STUDENT` (split directories, run keys, tables), else
     ''."""
     return '' if student == DEFAULT_STUDENT else f'_{student}'
-
-
-#: The weights a loss-weight sweep scales, per kind of method: dotted config
-#: keys, ``*`` standing for every key of that dict (e.g. every level's loss).
-SEKD_WEIGHTS = ('model.distiller.sekd.alpha', 'model.distiller.sekd.beta',
-                'model.distiller.sekd.gamma')
-PEER_WEIGHTS = ('model.distiller.distill_losses.*.loss_weight', )
-MGD_WEIGHTS = ('model.distiller.distill_losses.*.alpha_mgd', )
 
 
 class Method(NamedTuple):
@@ -92,58 +96,23 @@ class Method(NamedTuple):
         the config's): ``levels`` one of :data:`LEVEL_CHOICES` (the embedded
         models' FPN levels), ``warmup`` the iterations over which every
         distillation loss ramps up (``model.distill_warmup_iters``)."""
-        options = list(self.options)
-        if levels is not None:
-            if levels not in LEVEL_CHOICES:
-                raise ValueError(f'levels must be one of '
-                                 f'{sorted(LEVEL_CHOICES)}, got {levels!r}')
-            if not self.level_key:
-                raise ValueError(f'{self.label} has no level choice')
-            kept = LEVEL_CHOICES[levels]
-            if self.level_key == 'sekd':
-                options.append(_levels_option(kept))
-            else:
-                options += [self.level_key.format(level) + '=0'
-                            for level in LEVEL_CHOICES['all']
-                            if level not in kept]
-        if warmup is not None:
-            options.append(f'model.distill_warmup_iters={int(warmup)}')
+        options = list(self.options) + setting_options(
+            self.label, self.level_key, levels, warmup)
         return self._replace(options=tuple(options))
 
 
-#: The distilled FPN levels every tuned row is offered (embedded models):
-#: all five, or without the two smallest (2 x 2 and 1 x 1 at 96 px).
-LEVEL_CHOICES = dict(all=('p2', 'p3', 'p4', 'p5', 'p6'),
-                     no_small=('p2', 'p3', 'p4'))
-#: The warm-up choices: none, or the embedded schedule's LR warm-up.
-WARMUP_CHOICES = (0, 100)
-
-_SEKD = 'configs/sekd/sekd_retinanet_{}.py'
-_EGA = 'configs/ega/{}_retinanet_{}.py'
-_PEER = 'configs/peers/{}_retinanet_{}.py'
-EMBEDDED = 'r34_retinanet_r18-w32_synthetic'
+_COCO = dict(sekd='configs/sekd/sekd_retinanet_{}.py',
+             ega='configs/ega/{}_retinanet_{}.py',
+             peer='configs/peers/{}_retinanet_{}.py')
 COCO = 'r101_retinanet_r50_2x_coco'
 
 
-def _levels_option(levels: Tuple[str, ...]) -> str:
-    """The cfg-option setting SEKD's ``levels`` to the tuple ``levels``."""
-    return 'model.distiller.sekd.levels=(' + ','.join(levels) + ')'
-
-
-def _sekd(**options) -> Tuple[str, ...]:
-    """cfg-options that change keys of the SEKD config's ``sekd`` dict."""
-    return tuple(f'model.distiller.sekd.{key}={value}'
-                 for key, value in options.items())
-
-
-def _peer(peer: str, label: str, weight_key: str,
-          weights: Tuple[str, ...]) -> Method:
-    """MMRazor's ``peer`` loss on every FPN level (``loss_<peer>_<level>``),
-    its levels chosen through the weight ``weight_key`` of each."""
-    return Method(
-        label, _PEER.format(peer, EMBEDDED), _PEER.format(peer, COCO),
-        weights=weights, level_key='model.distiller.distill_losses.'
-        f'loss_{peer}_{{}}.{weight_key}')
+def _row(name: str, coco: str, tuned_as: str = '') -> Method:
+    """The package's recipe ``name`` (``sekd_mm.search.methods``) as a
+    study row, with its COCO config."""
+    rec = RECIPES[name]
+    return Method(rec.label, 'configs/' + rec.config, coco, rec.options,
+                  rec.weights, tuned_as, rec.level_key)
 
 
 def _no_small(method: Method, tuned_as: str) -> Method:
@@ -154,29 +123,15 @@ def _no_small(method: Method, tuned_as: str) -> Method:
         tuned_as=tuned_as)
 
 
-_PEERS = dict(
-    fitnet=_peer('fitnet', 'FitNet (MSE)', 'loss_weight', PEER_WEIGHTS),
-    pkd=_peer('pkd', 'PKD', 'loss_weight', PEER_WEIGHTS),
-    cwd=_peer('cwd', 'CWD', 'loss_weight', PEER_WEIGHTS),
-    mgd=_peer('mgd', 'MGD', 'alpha_mgd', MGD_WEIGHTS),
-)
+_PEERS = {peer: _row(peer, _COCO['peer'].format(peer, COCO))
+          for peer in ('fitnet', 'pkd', 'cwd', 'mgd')}
 
 METHODS = dict(
-    alone=Method('Student alone', 'configs/embedded/retinanet_r18-w32_'
-                 'synthetic.py', 'mmdet::retinanet/retinanet_r50_fpn_2x_'
-                 'coco.py'),
-    sekd=Method('SEKD (V+E+S)', _SEKD.format(EMBEDDED), _SEKD.format(COCO),
-                weights=SEKD_WEIGHTS, level_key='sekd'),
-    # SEKD's vertex term alone (PKD's normalised loss on SEKD's levels, with
-    # SEKD's warm-up): what the graph terms are measured against
-    sekd_v=Method('SEKD V only (beta = gamma = 0)', _SEKD.format(EMBEDDED),
-                  _SEKD.format(COCO), _sekd(beta=0, gamma=0), SEKD_WEIGHTS,
-                  'sekd', 'sekd'),
-    ega=Method('EGA', _EGA.format('ega', EMBEDDED), _EGA.format('ega', COCO),
-               weights=PEER_WEIGHTS),
-    sekd_ega=Method('SEKD + EGA', _EGA.format('sekd-ega', EMBEDDED),
-                    _EGA.format('sekd-ega', COCO),
-                    weights=SEKD_WEIGHTS + PEER_WEIGHTS),
+    alone=_row('alone', 'mmdet::retinanet/retinanet_r50_fpn_2x_coco.py'),
+    sekd=_row('sekd', _COCO['sekd'].format(COCO)),
+    sekd_v=_row('sekd_v', _COCO['sekd'].format(COCO), 'sekd'),
+    ega=_row('ega', _COCO['ega'].format('ega', COCO)),
+    sekd_ega=_row('sekd_ega', _COCO['ega'].format('sekd-ega', COCO)),
     **_PEERS,
     # the peers without the two smallest levels (the choice SEKD's
     # embedded configs make, given to them too)
@@ -198,76 +153,13 @@ def teacher_config(detector: str = 'retinanet') -> str:
     return Method('Teacher', EMBEDDED_TEACHER, '').config(detector)
 
 
-def parse_cfg_options(options) -> dict:
-    """``key=value`` strings (a method's ``options``) parsed exactly as
-    ``--cfg-options`` is by ``tools/train.py`` (mmengine's ``DictAction``),
-    ready for ``Config.merge_from_dict``."""
-    import argparse
-
-    from mmengine.config import DictAction
-    if not options:
-        return {}
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    return parser.parse_args(['--cfg-options', *options]).cfg_options
-
-
-def pinned_unit(key: str) -> Optional[float]:
-    """What factor 1 sets SEKD's weight ``key`` (one of
-    :data:`SEKD_WEIGHTS`) to: the shipped design's weight
-    (``sekd_mm.models.utils.SHIPPED``, alpha / beta / gamma = 1.5 / 2.25 /
-    2.25), whatever a config ships, so that a factor names the same
-    weights in every recorded SEKD run; None for a peer's weight, whose
-    unit is its config's value (MMRazor's published one)."""
-    if key not in SEKD_WEIGHTS:
-        return None
-    from sekd_mm.models.utils import SHIPPED
-    return float(getattr(SHIPPED, key.rsplit('.', 1)[-1]))
-
-
 def weight_options(method: Method, config: str, factor: float) -> List[str]:
-    """``method.options`` plus cfg-options that set every loss weight of
-    ``method`` (its ``weights`` keys, read from ``config`` after the
-    options) to ``factor`` times its unit (:func:`pinned_unit`, else the
-    config's value); a weight of 0 (an ablated term) stays 0, and a weight
-    already at its value gets no option unless it is pinned.
-
-    Raises ``ValueError`` when a weight key matches nothing in the config,
-    so that a sweep cannot silently run the default.
+    """``method.options`` plus the cfg-options that set every loss weight
+    of ``method`` to ``factor`` times its unit, read from ``config``
+    (relative to the repository; ``sekd_mm.search.methods.weight_options``).
     """
-    options = list(method.options)
-    if not method.weights:
-        return options
-    from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(REPO, config))
-    cfg.merge_from_dict(parse_cfg_options(options))
-    found = []
-    for pattern in method.weights:
-        found += _expand(cfg, pattern.split('.'), [])
-    if len(found) < len(method.weights):
-        raise ValueError(f'{method.label}: weight keys {method.weights} '
-                         f'not all found in {config}')
-    for key, value in found:
-        unit = pinned_unit(key)
-        weight = (value if unit is None else unit) * factor
-        # a pinned weight is always written, so that the run does not
-        # depend on what the config ships
-        if value and (unit is not None or weight != value):
-            options.append(f'{key}={weight:g}')
-    return options
-
-
-def _expand(node, parts, prefix):
-    """(dotted key, value) of every leaf matching ``parts`` (``*`` matches
-    every key of a dict)."""
-    if not parts:
-        return [('.'.join(prefix), float(node))]
-    head, rest = parts[0], parts[1:]
-    keys = sorted(node) if head == '*' else [head] if head in node else []
-    out = []
-    for key in keys:
-        out += _expand(node[key], rest, prefix + [key])
-    return out
+    return _weight_options(method.label, method.weights, method.options,
+                           osp.join(REPO, config), factor)
 
 
 def select(names: Optional[List[str]]) -> dict:

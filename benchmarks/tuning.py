@@ -8,8 +8,8 @@ way, on the same tuning seeds.
    for every row), extended one step along :data:`FACTOR_LADDER` while the
    best mean AP sits at an edge of the grid (:func:`next_factor`).
 2. At the best factor, the other levels and warm-up choices
-   (``benchmarks/methods.py``: :data:`~methods.LEVEL_CHOICES`,
-   :data:`~methods.WARMUP_CHOICES`), all combinations.
+   (``sekd_mm.search.methods``: ``LEVEL_CHOICES``, ``WARMUP_CHOICES``),
+   all combinations.
 
 The setting with the best mean AP over the tuning seeds is chosen
 (:func:`choose`). Each setting is a run key of its own
@@ -18,13 +18,10 @@ that was already made.
 """
 from typing import Dict, Iterable, List, NamedTuple, Optional
 
-from methods import LEVEL_CHOICES, WARMUP_CHOICES
+from sekd_mm.search.methods import LEVEL_CHOICES, WARMUP_CHOICES
+from sekd_mm.search.space import FACTOR_GRID  # noqa: F401 (tests, study)
+from sekd_mm.search.space import FACTOR_LADDER
 
-#: The first grid of every row's loss-weight factor.
-FACTOR_GRID = (0.3, 1.0, 3.0, 10.0)
-#: The values a grid is extended along, one step at a time.
-FACTOR_LADDER = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0,
-                 100.0, 300.0)
 #: Where every row's search starts: all levels, no warm-up.
 START = dict(levels='all', warmup=0)
 

@@ -1,6 +1,8 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """Distil on your own dataset: teacher -> SEKD student, PKD student and the
-student alone on a COCO- or VOC-format folder, evaluated with COCO metrics.
+student alone on a COCO- or VOC-format folder, evaluated with COCO metrics;
+with --search, the distiller is chosen for this dataset by the fair, pruned
+search on a tuning split of the train set.
 
     sekd-mm distill --data-root DIR [--format auto|coco|voc]
         [--train-ann F] [--train-img D] [--val-ann F] [--val-img D]   (COCO)
@@ -9,6 +11,9 @@ student alone on a COCO- or VOC-format folder, evaluated with COCO metrics.
         [--teacher-iters 1500] [--iters 300] [--batch-size 8]
         [--teacher-ckpt CKPT] [--seed 0] [--threads N]
         [--work-dir work_dirs/distill_dataset] [--check-only]
+        [--search [--methods sekd sekd_v pkd cwd mgd fitnet]
+         [--trial-iters N] [--tune-fraction 0.2] [--search-seeds 100 101]
+         [--storage URL] [--max-trials N] [--max-iters N] ...]
 
 (also ``python -m sekd_mm.cli.distill`` and ``python
 tools/distill_dataset.py``; relative paths are relative to the current
@@ -40,6 +45,32 @@ Everything lands in ``--work-dir``::
         runs also evaluate their teacher, so a given teacher is evaluated
         too). Re-evaluate any checkpoint with sekd-mm test CONFIG CKPT.
     results.md, results.json   the comparison table
+
+With ``--search`` (:mod:`sekd_mm.cli.distill_search`) the SEKD and PKD
+students are not trained; instead:
+
+1. ``--tune-fraction`` of the train images (by image id, fixed seed; never
+   a val image) become the tuning split: ``data/{search_train,tune}.json``.
+2. The teacher trains on the full train set (or ``--teacher-ckpt``).
+3. Every ``--methods`` row gets the same choices (``--factors`` grown along
+   ``--ladder`` while the best sits at an edge, then ``--levels`` x
+   ``--warmups`` at the best factor) and the same ``--search-seeds``; each
+   trial is ``configs/search_<method>.py`` (train minus tune, evaluated on
+   tune every ``--eval-interval``) plus its setting's cfg-options, trained
+   for ``--trial-iters``. Losing trials are pruned (``--pruner``, default
+   successive halving). The Optuna study lives in ``search/`` (a journal
+   file; ``--storage URL`` lets several workers share it: run the same
+   command on each). ``--max-trials`` / ``--max-iters`` cap it; the same
+   command again resumes it.
+4. The chosen row (``configs/chosen_student.py``, its setting written in)
+   and the student alone train on the full train set and are evaluated on
+   val (``chosen_student/``, ``student_alone/``).
+5. ``results.md`` / ``results.json``: every trial (state, pruned step,
+   iterations), the chosen row and its tuning AP per seed, the cost
+   (iterations against the unpruned grid and against one full training)
+   and the final val table. A step already trained with the same config
+   and seed is reused (``stage.json``): the same command again trains
+   nothing new.
 """
 import argparse
 import os
@@ -54,6 +85,7 @@ from sekd_mm.apis import (EMBEDDED_CONFIGS, RUNNER_KEYS, STAGES, Stage,
                           distill_table, final_metrics, log, results_table,
                           stage_labels, write_report)
 from sekd_mm.cli.args import add_threads, command_main, positive_int
+from sekd_mm.cli.distill_search import add_search_arguments, run_search
 from sekd_mm.datasets import (DatasetError, box_warnings, check_coco,
                               check_outside, voc_classes, voc_ids, voc_to_coco)
 from sekd_mm.models.algorithms import set_num_classes
@@ -105,6 +137,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         'image (a truncated or corrupt file is an error): about 11 s per '
         '10,000 images (measured on 2026-12-03 on a 2-core CPU, 640x480 '
         'JPEG; 640x480 PNG: about 60 s)')
+    add_search_arguments(parser)
 
 
 # --- the dataset -----------------------------------------------------------
@@ -217,9 +250,23 @@ def _dataset(info: Dict, classes, pipeline, test: bool) -> dict:
 def derive_config(stage: str, args, data: Dict, teacher_ckpt: str) -> Config:
     """The ``stage`` config (one of :data:`STAGES`) on this dataset: the
     embedded config of ``--detector`` with the dataset, the class count,
-    the image scale, the schedule and the seed set."""
-    cfg = Config.fromfile(config_path(
-        EMBEDDED_CONFIGS[stage].replace('retinanet', args.detector)))
+    the image scale, the schedule and the seed set
+    (:func:`dataset_config`)."""
+    iters = args.teacher_iters if stage == 'teacher' else args.iters
+    return dataset_config(
+        EMBEDDED_CONFIGS[stage].replace('retinanet', args.detector), args,
+        data, teacher_ckpt, iters)
+
+
+def dataset_config(name: str, args, data: Dict, teacher_ckpt: str,
+                   iters: int, train: str = 'train',
+                   val: str = 'val') -> Config:
+    """The shipped config ``name`` (relative to the package's ``configs``)
+    on this dataset: trained on ``data[train]`` for ``iters`` iterations,
+    evaluated on ``data[val]`` at the end, with the class count, the image
+    scale and the seed set, and a distiller's teacher checkpoint
+    ``teacher_ckpt``."""
+    cfg = Config.fromfile(config_path(name))
     classes, n = data['classes'], len(data['classes'])
     scale = (args.img_scale, args.img_scale)
     train_pipeline = [
@@ -237,14 +284,13 @@ def derive_config(stage: str, args, data: Dict, teacher_ckpt: str) -> Config:
             'img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
     ]
     cfg.train_dataloader.batch_size = args.batch_size
-    cfg.train_dataloader.dataset = _dataset(data['train'], classes,
+    cfg.train_dataloader.dataset = _dataset(data[train], classes,
                                             train_pipeline, False)
     for loader in ('val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset = _dataset(data['val'], classes, test_pipeline,
+        cfg[loader].dataset = _dataset(data[val], classes, test_pipeline,
                                        True)
     for evaluator in ('val_evaluator', 'test_evaluator'):
-        cfg[evaluator].ann_file = data['val']['ann_file']
-    iters = args.teacher_iters if stage == 'teacher' else args.iters
+        cfg[evaluator].ann_file = data[val]['ann_file']
     cfg.train_cfg.max_iters = cfg.train_cfg.val_interval = iters
     cfg.randomness = dict(seed=args.seed)
     if cfg.model.type == 'DetFpnTeacherDistill':
@@ -315,6 +361,9 @@ def run(args: argparse.Namespace) -> None:
         for warning in box_warnings(data[split]['summary'], split):
             log('WARNING ' + warning, TOOL)
     log(f'configs written to {osp.dirname(configs["teacher"])}', TOOL)
+    if args.search:
+        run_search(args, data, configs, teacher_ckpt, dataset_config, TOOL)
+        return
     if args.check_only:
         return
 

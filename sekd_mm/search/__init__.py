@@ -26,7 +26,9 @@ Optuna study, with the ask-and-tell API:
   queued ones are taken, a RUNNING one whose worker died (no heartbeat) is
   failed as ``stale`` and its training queued again (:mod:`.study`).
 
-Modules: :mod:`.space` (rows, settings), :mod:`.protocol` (what to run),
+Modules: :mod:`.space` (rows, settings), :mod:`.methods` (the distillation
+methods and the cfg-options of a setting: ``sekd-mm distill --search``
+and ``benchmarks/`` read them), :mod:`.protocol` (what to run),
 :mod:`.pruning_hook`, :mod:`.pruners`, :mod:`.trial_runner` (one training
 subprocess), :mod:`.storage`, :mod:`.records` and :mod:`.report` (the
 trials, the result), :mod:`.study` (the worker).

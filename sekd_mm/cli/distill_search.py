@@ -1,0 +1,426 @@
+# Copyright (c) sekd-mm contributors. All rights reserved.
+"""``sekd-mm distill --search``: choose the distiller for this dataset by
+the fair, pruned search (:mod:`sekd_mm.search`), then train the chosen row
+and the student alone on the full train set and evaluate them on val.
+
+1. A tuning split is carved from the train set (never from val): a
+   ``--tune-fraction`` of its images, by image id with a fixed seed
+   (:func:`carve_tune`); ``data/search_train.json`` holds the rest.
+2. The teacher is trained on the full train set (or ``--teacher-ckpt``).
+3. Each method of ``--methods`` gets its config on (train minus tune) /
+   tune, ``configs/search_<method>.py``, ``--trial-iters`` iterations;
+   every trial is that config plus its setting's cfg-options
+   (:mod:`sekd_mm.search.methods`). The search runs in ``search/`` (an
+   Optuna journal by default, ``--storage URL`` to share it).
+4. The chosen row (``configs/chosen_student.py``, its setting written in)
+   and the student alone train on the full train set for ``--iters``.
+5. ``results.md`` / ``results.json``: the trials, the chosen row with its
+   tuning AP, the cost, the final val table.
+
+A step whose config, seed and checkpoint are already there is not trained
+again (``stage.json`` in its folder), and the search resumes: the same
+command again trains nothing new.
+"""
+import hashlib
+import json
+import os
+import os.path as osp
+import random
+import time
+from typing import Dict, List, Optional, Tuple, Union
+
+from mmengine.config import Config
+
+from sekd_mm.apis import final_metrics, log, results_table
+from sekd_mm.apis import train as train_run
+from sekd_mm.apis import write_report
+from sekd_mm.datasets import DatasetError
+from sekd_mm.search.methods import (LEVEL_CHOICES, RECIPES, SEARCH_METHODS,
+                                    WARMUP_CHOICES, parse_cfg_options, recipe,
+                                    recipe_config, setting_options,
+                                    weight_options)
+
+#: The seed of the tuning split's draw (fixed: the same split every run).
+TUNE_SEED = 0
+#: Each step's record of what it trained, in its folder.
+STAMP = 'stage.json'
+
+
+def add_search_arguments(parser) -> None:
+    """The ``--search`` options of ``sekd-mm distill``."""
+    from sekd_mm.search import FACTOR_GRID, FACTOR_LADDER
+    group = parser.add_argument_group(
+        'search (--search): choose the distiller on a tuning split of the '
+        'train set, then train it and the student alone on all of it')
+    group.add_argument('--search', action='store_true',
+                       help='search the distiller instead of training the '
+                       'SEKD and PKD students')
+    group.add_argument('--methods', nargs='+', default=list(SEARCH_METHODS),
+                       choices=[m for m in RECIPES if m != 'alone'],
+                       metavar='METHOD',
+                       help='the rows searched, of ' +
+                       ', '.join(m for m in RECIPES if m != 'alone') +
+                       f' (default {" ".join(SEARCH_METHODS)})')
+    group.add_argument('--trial-iters', type=_positive,
+                       help='iterations of one trial (default: --iters)')
+    group.add_argument('--tune-fraction', type=float, default=0.2,
+                       help='fraction of the train images held out as the '
+                       'tuning split (by image id, fixed seed; never the '
+                       'val set; default 0.2)')
+    group.add_argument('--search-seeds', type=int, nargs='+',
+                       default=[100, 101],
+                       help='tuning seeds: the first for every setting, '
+                       'all for the --confirm-top best (default 100 101)')
+    group.add_argument('--confirm-top', type=_positive, default=3,
+                       help='settings that get every seed (default 3)')
+    group.add_argument('--factors', type=float, nargs='+',
+                       default=list(FACTOR_GRID),
+                       help='the first loss-weight factor grid of every row '
+                       '(multiples of its loss weights; default '
+                       '%(default)s)')
+    group.add_argument('--ladder', type=float, nargs='+',
+                       default=list(FACTOR_LADDER),
+                       help='values the grid grows along while its best '
+                       'factor sits at an edge (give the --factors to not '
+                       'grow it; default %(default)s)')
+    group.add_argument('--levels', nargs='+', default=list(LEVEL_CHOICES),
+                       choices=list(LEVEL_CHOICES),
+                       help='distilled FPN levels choices, the first where '
+                       'the grid is searched (default %(default)s)')
+    group.add_argument('--warmups', type=int, nargs='+',
+                       default=list(WARMUP_CHOICES),
+                       help='distillation loss warm-up choices in '
+                       'iterations, the first where the grid is searched '
+                       '(default %(default)s)')
+    group.add_argument('--eval-interval', type=_positive,
+                       help='iterations between a trial\'s evaluations on '
+                       'the tuning split (the pruner\'s steps; default '
+                       'trial iterations / 9)')
+    group.add_argument('--pruner', type=_json_dict,
+                       help='an Optuna pruner as JSON, e.g. \'{"type": '
+                       '"HyperbandPruner"}\' (default successive halving, '
+                       'rungs at 1/9 and 1/3 of a trial; \'{"type": '
+                       '"NopPruner"}\' prunes nothing)')
+    group.add_argument('--storage',
+                       help='Optuna storage URL shared by workers (e.g. '
+                       'postgresql://...); default the journal file '
+                       'WORK_DIR/search/optuna_journal.log')
+    group.add_argument('--max-trials', type=_positive,
+                       help='budget: trainings the search starts')
+    group.add_argument('--max-iters', type=_positive,
+                       help='budget: training iterations of the search')
+
+
+def _json_dict(text: str) -> dict:
+    """A ``--pruner`` value: a JSON object."""
+    import argparse
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(
+            f'not JSON ({err}); give an object such as '
+            '\'{"type": "HyperbandPruner"}\'') from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f'{text} is no JSON object; give '
+                                         'one such as \'{"type": '
+                                         '"HyperbandPruner"}\'')
+    return value
+
+
+def _positive(text: str) -> int:
+    from sekd_mm.cli.args import positive_int
+    return positive_int(text)
+
+
+# --- the tuning split ------------------------------------------------------
+def carve_tune(info: Dict, fraction: float, out_dir: str,
+               seed: int = TUNE_SEED) -> Tuple[Dict, Dict]:
+    """Split the train split ``info`` (:func:`inspect_dataset`'s) by image
+    id: ``fraction`` of its images (drawn with ``seed``) become the tuning
+    split, the rest the search's train split; both are written as COCO
+    json into ``out_dir`` and described like ``info``.
+
+    Raises:
+        DatasetError: a fraction outside (0, 1), or a split left without
+            an image or a box.
+    """
+    if not 0 < fraction < 1:
+        raise DatasetError(f'--tune-fraction must be within 0 and 1, got '
+                           f'{fraction}.')
+    with open(info['ann_file'], encoding='utf-8') as f:
+        coco = json.load(f)
+    ids = sorted(img['id'] for img in coco['images'])
+    count = round(fraction * len(ids))
+    if not 1 <= count < len(ids):
+        raise DatasetError(
+            f'--tune-fraction {fraction} of {len(ids)} train images leaves '
+            f'{"no tuning" if count < 1 else "no train"} image: give a '
+            'fraction that holds out at least one image and keeps one.')
+    tune = set(random.Random(seed).sample(ids, count))
+    os.makedirs(out_dir, exist_ok=True)
+    out = {}
+    for name, keep in (('search_train', lambda i: i not in tune),
+                       ('tune', lambda i: i in tune)):
+        split = dict(coco,
+                     images=[im for im in coco['images'] if keep(im['id'])],
+                     annotations=[a for a in coco['annotations']
+                                  if keep(a['image_id'])])
+        if not split['annotations']:
+            raise DatasetError(
+                f'the {name} split carved from the train set (seed {seed}) '
+                'has no box: give a larger --tune-fraction or more '
+                'annotated train images.')
+        path = osp.join(out_dir, f'{name}.json')
+        with open(path, 'w', encoding='utf-8') as f:
+            json.dump(split, f)
+        out[name] = dict(ann_file=path, img_prefix=info['img_prefix'],
+                         summary=dict(num_images=len(split['images']),
+                                      num_boxes=len(split['annotations'])),
+                         image_ids=sorted(im['id'] for im in split['images']))
+    return out['search_train'], out['tune']
+
+
+# --- the trainings ---------------------------------------------------------
+def _digest(config: str, seed: Optional[int]) -> str:
+    with open(config, 'rb') as f:
+        text = f.read()
+    return hashlib.sha256(text + f'\nseed={seed}'.encode()).hexdigest()
+
+
+def train_once(config: str, work_dir: str, *, seed: Optional[int],
+               threads: Optional[int], tool: str) -> Tuple[str, bool]:
+    """Train ``config`` into ``work_dir`` unless that folder already holds
+    its checkpoint (its :data:`STAMP` names the same config text and
+    seed); returns the checkpoint and whether it trained."""
+    digest = _digest(config, seed)
+    stamp = osp.join(work_dir, STAMP)
+    if osp.isfile(stamp):
+        with open(stamp, encoding='utf-8') as f:
+            done = json.load(f)
+        if done.get('digest') == digest and osp.isfile(done['checkpoint']):
+            return done['checkpoint'], False
+    ckpt = train_run(config, work_dir, seed=seed, threads=threads, tool=tool)
+    with open(stamp, 'w', encoding='utf-8') as f:
+        json.dump(dict(config=config, seed=seed, digest=digest,
+                       checkpoint=ckpt), f, indent=2)
+    return ckpt, True
+
+
+def write_config(cfg: Config, path: str) -> str:
+    """Dump ``cfg`` to ``path`` unless the file already holds it (so that
+    an unchanged step is recognised, :func:`train_once`)."""
+    tmp = f'{path}.{os.getpid()}.tmp.py'
+    cfg.dump(tmp)
+    with open(tmp, encoding='utf-8') as f:
+        new = f.read()
+    old = None
+    if osp.isfile(path):
+        with open(path, encoding='utf-8') as f:
+            old = f.read()
+    if old == new:
+        os.remove(tmp)
+    else:
+        os.replace(tmp, path)
+    return path
+
+
+def search_space(args) -> dict:
+    """Every ``--methods`` row with the same choices (a row without a
+    level choice gets none)."""
+    from sekd_mm.search import Row
+    ladder = tuple(sorted(set(args.ladder) | set(args.factors)))
+    return {
+        m: Row(factors=tuple(args.factors),
+               levels=tuple(args.levels) if recipe(m).level_key else
+               (None, ),
+               warmups=tuple(args.warmups), ladder=ladder)
+        for m in args.methods
+    }
+
+
+def method_options(method: str, setting,
+                   config: Union[str, Config]) -> List[str]:
+    """The cfg-options of ``method`` at ``setting`` on ``config`` (a file
+    or a Config): its own, the levels and warm-up choices, its loss
+    weights times the factor."""
+    rec = recipe(method)
+    options = list(rec.options) + setting_options(
+        rec.label, rec.level_key, setting.levels, setting.warmup)
+    return weight_options(rec.label, rec.weights, options, config,
+                          setting.factor)
+
+
+def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
+               dataset_config, tool: str) -> None:
+    """The ``--search`` flow after the data check (see the module
+    docstring). ``dataset_config`` is :func:`sekd_mm.cli.distill.
+    dataset_config`; ``configs`` the stage configs it wrote."""
+    from sekd_mm.search import (SearchError, Setting, StorageError,
+                                build_pruner, open_storage)
+    from sekd_mm.search.study import Worker
+    start = time.time()
+    trial_iters = args.trial_iters or args.iters
+    try:  # what the search would refuse, before anything trains
+        if args.pruner is not None:
+            build_pruner(args.pruner)
+        if args.storage:
+            open_storage(args.storage)
+        data['search_train'], data['tune'] = carve_tune(
+            data['train'], args.tune_fraction,
+            osp.join(args.work_dir, 'data'))
+    except (ValueError, StorageError, DatasetError) as err:
+        raise SystemExit(f'[{tool}] {err}') from None
+    log(f'tuning split: {data["tune"]["summary"]["num_images"]} of the '
+        f'{data["train"]["summary"]["num_images"]} train images (seed '
+        f'{TUNE_SEED}); the search trains on the other '
+        f'{data["search_train"]["summary"]["num_images"]}', tool)
+    out = osp.join(args.work_dir, 'configs')
+    search_configs = {}
+    for method in args.methods:
+        cfg = dataset_config(recipe_config(method, args.detector), args,
+                             data, teacher_ckpt, trial_iters,
+                             train='search_train', val='tune')
+        # a trial's checkpoint is never used: save none
+        cfg.default_hooks.checkpoint.update(interval=trial_iters + 1,
+                                            save_last=False)
+        search_configs[method] = write_config(
+            cfg, osp.join(out, f'search_{method}.py'))
+    log(f'search configs written to {out}', tool)
+    if args.check_only:
+        return
+
+    def configure(method: str, setting: Setting) -> Tuple[str, List[str]]:
+        config = search_configs[method]
+        return config, method_options(method, setting, config)
+
+    try:  # every row's first setting configured, the study opened
+        worker = Worker(
+            search_space(args), configure, osp.join(args.work_dir, 'search'),
+            trial_iters=trial_iters, seeds=args.search_seeds,
+            confirm_top=args.confirm_top, eval_interval=args.eval_interval,
+            pruner=args.pruner, storage=args.storage,
+            max_trials=args.max_trials, max_iters=args.max_iters,
+            threads=args.threads, tool=tool)
+    except (SearchError, StorageError) as err:
+        raise SystemExit(f'[{tool}] {err}') from None
+
+    # 1. the teacher, on the full train set
+    if args.teacher_ckpt:
+        log(f'[1/4] using teacher {teacher_ckpt}', tool)
+    else:
+        log(f'[1/4] the teacher ({args.teacher_iters} iterations)', tool)
+        ckpt, trained = train_once(
+            configs['teacher'], osp.join(args.work_dir, 'teacher'),
+            seed=args.seed, threads=args.threads, tool=tool)
+        if not trained:
+            log(f'      reusing {ckpt}', tool)
+        if osp.abspath(ckpt) != teacher_ckpt:
+            raise SystemExit(f'[{tool}] the teacher saved {ckpt}, not '
+                             f'{teacher_ckpt}')
+
+    # 2. the search on (train minus tune) / tune
+    log(f'[2/4] the search: {", ".join(args.methods)}; {trial_iters} '
+        f'iterations a trial, seeds {args.search_seeds}', tool)
+    result = worker.run()
+    chosen = result['chosen']
+    if chosen is None:
+        raise SystemExit(
+            f'[{tool}] the search chose nothing: no setting is complete on '
+            f'every seed ({result["cost"]["trainings"]} trainings: '
+            f'{result["cost"]["complete"]} complete, '
+            f'{result["cost"]["pruned"]} pruned, {result["cost"]["fail"]} '
+            'failed; see search/search.json). Give a larger --max-trials or '
+            '--max-iters and run the same command again: it resumes.')
+    method = chosen['method']
+    setting = Setting(**chosen['setting'])
+
+    # 3. the chosen row and the student alone, on the full train set
+    cfg = dataset_config(recipe_config(method, args.detector), args, data,
+                         teacher_ckpt, args.iters)
+    cfg.merge_from_dict(parse_cfg_options(method_options(method, setting,
+                                                         cfg)))
+    configs['chosen_student'] = write_config(
+        cfg, osp.join(out, 'chosen_student.py'))
+    label = f'Student + {RECIPES[method].label} {setting.key()}'
+    ckpts, results = {'teacher': teacher_ckpt}, {}
+    for i, (name, what) in enumerate(
+            (('chosen_student', f'the chosen row, {method} '
+              f'{setting.key()}'), ('student_alone', 'the student alone')),
+            3):
+        log(f'[{i}/4] {what} ({args.iters} iterations)', tool)
+        ckpts[name], trained = train_once(
+            configs[name], osp.join(args.work_dir, name), seed=args.seed,
+            threads=args.threads, tool=tool)
+        if not trained:
+            log(f'      reusing {ckpts[name]}', tool)
+        results[name] = final_metrics(osp.join(args.work_dir, name),
+                                      tool=tool)
+    results['teacher'] = final_metrics(
+        osp.join(args.work_dir, 'chosen_student'), 'teacher.', tool)
+    write_search_report(args, data, result, results, configs, ckpts, label,
+                        (time.time() - start) / 60)
+
+
+def _trial_line(t: dict) -> str:
+    value = '' if t['value'] is None else f'{100 * t["value"]:.1f}'
+    pruned = '' if t['pruned_step'] is None else str(t['pruned_step'])
+    return (f'| {t["number"]} | {t["method"]} | {t["key"]} | {t["seed"]} | '
+            f'{t["state"]} | {value} | {pruned} | {t["iters"]} |')
+
+
+def write_search_report(args, data: Dict, result: dict, results: dict,
+                        configs: Dict[str, str], ckpts: Dict[str, str],
+                        label: str, minutes: float) -> None:
+    """``results.md`` and ``results.json`` of a ``--search`` run."""
+    from sekd_mm.apis import stage_labels
+    chosen, cost = result['chosen'], result['cost']
+    full = args.iters
+    labels = dict(teacher=stage_labels(args.detector)['teacher'],
+                  chosen_student=label,
+                  student_alone=stage_labels(args.detector)['student_alone'])
+    table = results_table(results, labels,
+                          deltas=dict(chosen_student=label))
+    trials = '\n'.join(_trial_line(t) for t in result['trials'])
+    tuning = ', '.join(f'seed {s}: {100 * v:.1f}'
+                       for s, v in chosen['values'].items())
+    report = (
+        f'# Distiller search on {data["root"]}\n\n'
+        f'Tuning split: {data["tune"]["summary"]["num_images"]} of the '
+        f'{data["train"]["summary"]["num_images"]} train images (seed '
+        f'{TUNE_SEED}); rows {", ".join(args.methods)}; '
+        f'{cost["trial_iters"]} iterations a trial.\n\n'
+        f'**Chosen:** {chosen["method"]} {chosen["key"]}, tuning bbox mAP '
+        f'{100 * chosen["mean"]:.1f} ({tuning}).\n\n'
+        f'**Cost:** {cost["iters"]} training iterations in '
+        f'{cost["trainings"]} trainings ({cost["complete"]} complete, '
+        f'{cost["pruned"]} pruned, {cost["fail"]} failed): '
+        f'{cost["fraction_of_grid"]:.0%} of the same protocol without '
+        f'pruning ({cost["grid_iters"]} iterations), '
+        f'{cost["iters"] / full:.1f} times one full training ({full} '
+        f'iterations).\n\n'
+        '| Trial | Row | Setting | Seed | State | Tuning mAP | Pruned at '
+        '| Iterations |\n|---|---|---|---|---|---|---|---|\n'
+        f'{trials}\n\n'
+        f'Final: COCO bbox metrics (x100) on the val split '
+        f'({data["val"]["summary"]["num_images"]} images), students '
+        f'{args.iters} iterations on the full train set, seed {args.seed}; '
+        f'{minutes:.1f} min (this run).\n\n{table}\n')
+    write_report(
+        args.work_dir, report, results=results, classes=data['classes'],
+        configs=configs, checkpoints=ckpts, minutes=minutes,
+        search=dict(
+            chosen=chosen, trials=result['trials'], cost=dict(
+                cost, full_training_iters=full,
+                full_trainings=round(cost['iters'] / full, 3)),
+            done=result['done'], study=result['study'],
+            storage=result['storage'],
+            tune=dict(fraction=args.tune_fraction, seed=TUNE_SEED,
+                      ann_file=data['tune']['ann_file'],
+                      img_prefix=data['tune']['img_prefix'],
+                      image_ids=data['tune']['image_ids']),
+            search_train=dict(ann_file=data['search_train']['ann_file'],
+                              image_ids=data['search_train']['image_ids'])))
+    print('\n' + report, flush=True)
+    log(f'done in {minutes:.1f} min; everything is in {args.work_dir}',
+        'distill')
+
