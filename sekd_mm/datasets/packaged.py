@@ -68,6 +68,8 @@ from typing import (Any, Callable, Dict, List, NamedTuple, Optional, Sequence,
 import numpy as np
 from PIL import Image
 
+from ..utils import read_json
+
 #: Default folder of the downloaded package archives.
 DEFAULT_CACHE = osp.join('~', '.cache', 'sekd_mm', 'packages')
 #: Bump whenever the written content changes for the same archive.
@@ -494,11 +496,7 @@ BUILDERS: Dict[str, Callable[..., Dict]] = dict(hela=build_hela,
 
 def read_meta(root: str) -> Optional[Dict]:
     """``root/meta.json``, or None when there is none."""
-    path = osp.join(root, META_FILE)
-    if not osp.isfile(path):
-        return None
-    with open(path, encoding='utf-8') as f:
-        return json.load(f)
+    return read_json(osp.join(root, META_FILE))
 
 
 def build(name: str, root: str, cache_dir: Optional[str] = None) -> Dict:

@@ -11,6 +11,7 @@ from mmengine.dist import broadcast_object_list, get_world_size
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
+from ..utils import read_json
 from .pruners import build_pruner
 from .storage import open_storage
 
@@ -38,11 +39,7 @@ def metric_value(metrics: dict, key: str) -> float:
 
 def read_state(work_dir: str) -> Optional[dict]:
     """The hook's state file in ``work_dir`` (None when there is none)."""
-    path = osp.join(work_dir, STATE_FILE)
-    if not osp.isfile(path):
-        return None
-    with open(path, encoding='utf-8') as f:
-        return json.load(f)
+    return read_json(osp.join(work_dir, STATE_FILE))
 
 
 @HOOKS.register_module()
