@@ -851,6 +851,11 @@ def whole_files(studies: List[Study], root: str) -> Dict[str, str]:
     out = {folder_metafile(f): metafile(studies, resolve, f)
            for f in FOLDERS}
     out[MODEL_INDEX] = model_index()
+    import search_vs_grid  # the pruned search's table, where one is run
+    table = search_vs_grid.comparison(osp.join(root, RESULTS), studies)
+    if table is not None:
+        out[search_vs_grid.TABLE_JSON] = json.dumps(table, indent=2) + '\n'
+        out[search_vs_grid.TABLE_MD] = search_vs_grid.markdown(table)
     return out
 
 

@@ -1,0 +1,119 @@
+# Copyright (c) sekd-mm contributors. All rights reserved.
+"""The pruned search's comparison with the full grid
+(``benchmarks/search_vs_grid.py``): the grid's iterations come from its
+runs record, the chosen row's standing from the reported table, and the
+generator writes the table only where a search result is committed."""
+import json
+import os.path as osp
+import shutil
+import statistics
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+RESULTS = osp.join(REPO, 'docs', 'results')
+sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+
+import results_docs  # noqa: E402
+import search_vs_grid  # noqa: E402
+
+sys.path.pop(0)
+
+PAIR = 'retinanet_mbv2'
+
+
+def _search(method: str, setting: dict, iters: int, done=True) -> dict:
+    """A search result as ``sekd_mm.search`` writes it (the fields the
+    comparison reads)."""
+    grid = json.load(open(osp.join(
+        RESULTS, f'tuning_short_{PAIR}_same-choices.json')))
+    rows = [m for m in grid['rows'] if m != 'alone']
+    return dict(
+        done=done, search=dict(space={m: {} for m in rows},
+                               seeds=grid['seeds']),
+        chosen=dict(method=method, setting=setting, mean=0.123),
+        cost=dict(iters=iters, trial_iters=300, trainings=40, pruned=25,
+                  complete=15, fail=0))
+
+
+@pytest.fixture
+def results(tmp_path):
+    out = tmp_path / 'results'
+    shutil.copytree(RESULTS, out)
+    return out
+
+
+def _table(results, search: dict) -> dict:
+    with open(results / f'search_short_{PAIR}.json', 'w') as f:
+        json.dump(search, f)
+    studies = results_docs.load_studies(str(results))
+    return search_vs_grid.comparison(str(results), studies)
+
+
+def test_grid_iterations_and_the_chosen_rows_standing(results):
+    grid = json.load(open(osp.join(
+        RESULTS, f'tuning_short_{PAIR}_same-choices.json')))
+    settings = sum(len(r['ap']) for r in grid['rows'].values())
+    reported = json.load(open(osp.join(
+        RESULTS, f'accuracy_study_short_{PAIR}.json')))['methods']
+    cwd = reported['cwd']['tuning']['chosen']
+    entry = _table(results, _search('cwd', cwd, 6000))['pairs'][PAIR]
+    # every setting of the grid on both tuning seeds, 300 iterations each
+    assert entry['grid_iters'] == settings * len(grid['seeds']) * 300
+    assert entry['search_iters'] == 6000
+    assert entry['chosen'] == dict(method='cwd', setting=cwd)
+    assert entry['same_setting_as_reported']
+    best = max((k for k in reported if k != 'alone'),
+               key=lambda k: reported[k]['delta_ap_mean'])
+    assert entry['best_reported_key'] == best
+    assert entry['reported_delta_ap'] == pytest.approx(
+        reported['cwd']['delta_ap_mean'], abs=1e-3)
+    assert entry['goal_met'] == (best == 'cwd' or entry['behind_best'] <=
+                                 entry['reported_spread'])
+
+
+def test_a_row_behind_the_best_misses_the_goal(results):
+    reported = json.load(open(osp.join(
+        RESULTS, f'accuracy_study_short_{PAIR}.json')))['methods']
+    # MGD: 3.8 AP behind CWD on the reported seeds, paired std 1.8
+    mgd = dict(reported['mgd']['tuning']['chosen'], warmup=0)
+    entry = _table(results, _search('mgd', mgd, 6000))['pairs'][PAIR]
+    aps = {k: [reported[k]['ap_per_seed'][s] for s in ('0', '1', '2')]
+           for k in ('mgd', entry['best_reported_key'])}
+    diffs = [b - a for a, b in zip(aps['mgd'],
+                                   aps[entry['best_reported_key']])]
+    assert entry['behind_best'] == pytest.approx(statistics.mean(diffs),
+                                                 abs=1e-3)
+    assert entry['reported_spread'] == pytest.approx(statistics.stdev(diffs),
+                                                     abs=1e-3)
+    assert not entry['same_setting_as_reported']
+    assert entry['goal_met'] is False
+    assert entry['behind_best'] > entry['reported_spread']
+    text = search_vs_grid.markdown(_table(results, _search('mgd', mgd,
+                                                           6000)))
+    assert '(reported at x3 no_small wu100)' in text
+    assert '| missed |' in text
+
+
+def test_over_a_third_of_the_grid_or_unfinished_misses(results):
+    reported = json.load(open(osp.join(
+        RESULTS, f'accuracy_study_short_{PAIR}.json')))['methods']
+    best = max((k for k in reported if k != 'alone'),
+               key=lambda k: reported[k]['delta_ap_mean'])
+    setting = reported[best]['tuning']['chosen']
+    entry = _table(results, _search(best, setting, 1))['pairs'][PAIR]
+    assert entry['goal_met'] is True
+    over = entry['grid_iters'] // 3 + 300
+    assert not _table(results, _search(best, setting,
+                                       over))['pairs'][PAIR]['goal_met']
+    assert not _table(results, _search(best, setting, 1, done=False))[
+        'pairs'][PAIR]['goal_met']
+
+
+def test_no_table_without_a_search_result(results):
+    for path in results.glob('search_short_*.json'):
+        path.unlink()
+    studies = results_docs.load_studies(str(results))
+    assert search_vs_grid.comparison(str(results), studies) is None
+    assert _table(results, _search('cwd', {'factor': 0.3}, 1)) is not None
