@@ -96,7 +96,9 @@ setup(
         'tifffile>=2021.11.2',
     ],
     extras_require={
-        'tests': ['pytest>=7', 'ruff==0.8.4', 'isort==5.13.2'],
+        # psycopg: the PostgreSQL test of the search's shared studies
+        'tests': ['pytest>=7', 'ruff==0.8.4', 'isort==5.13.2',
+                  'psycopg[binary]>=3.1'],
         'mim': ['openmim==0.3.7'],
     },
     entry_points={'console_scripts': ['sekd-mm=sekd_mm.cli.main:main']},

@@ -52,6 +52,9 @@ EXTRA=(
   # the distiller search and the real-image sets (setup.py)
   "optuna>=4,<5"
   "tifffile"
+  # the search's PostgreSQL test (tests/test_search_postgres.py): the
+  # driver of postgresql+psycopg:// URLs (setup.py's tests extra)
+  "psycopg[binary]>=3.1"
 )
 
 STAMP="$VENV/.sekd_env_stamp"

@@ -3,7 +3,11 @@
 import argparse
 import os
 import os.path as osp
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
+    from mmengine.runner import Runner
 
 
 def positive_int(text: str) -> int:
@@ -93,3 +97,28 @@ def load_config(args: argparse.Namespace):
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+def build_runner(args: argparse.Namespace,
+                 build_cfg: Callable[[argparse.Namespace], 'Config'],
+                 check: Optional[Callable[['Config'], None]] = None
+                 ) -> 'Runner':
+    """The MMEngine runner of a command (``sekd-mm train``, ``sekd-mm
+    test``): this process's arguments applied (:func:`apply_process_args`),
+    the config made by ``build_cfg(args)`` (a config that is not found
+    ends the command with its message), ``check(cfg)`` run on it, then the
+    runner built (the config's ``runner_type``, else MMEngine's
+    ``Runner``)."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    apply_process_args(args)
+    try:
+        cfg = build_cfg(args)
+    except FileNotFoundError as err:
+        raise SystemExit(str(err)) from None
+    if check is not None:
+        check(cfg)
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg)

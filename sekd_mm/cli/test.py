@@ -17,7 +17,7 @@ import json
 from mmengine.config import Config
 
 from sekd_mm.cli.args import (add_cfg_options, add_launcher, add_threads,
-                              apply_process_args, command_main, load_config)
+                              build_runner, command_main, load_config)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,18 +51,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
 
 
 def run(args: argparse.Namespace) -> None:
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-
-    apply_process_args(args)
-    try:
-        cfg = build_cfg(args)
-    except FileNotFoundError as err:
-        raise SystemExit(str(err)) from None
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
+    runner = build_runner(args, build_cfg)
     metrics = runner.test()
     if args.metrics_out and runner.rank == 0:
         with open(args.metrics_out, 'w', encoding='utf-8') as f:

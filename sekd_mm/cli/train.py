@@ -20,7 +20,7 @@ import os.path as osp
 from mmengine.config import Config
 
 from sekd_mm.cli.args import (add_cfg_options, add_launcher, add_threads,
-                              apply_process_args, command_main, load_config)
+                              build_runner, command_main, load_config)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,20 +72,7 @@ def check_teacher_ckpt(cfg: Config) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-
-    apply_process_args(args)
-    try:
-        cfg = build_cfg(args)
-    except FileNotFoundError as err:
-        raise SystemExit(str(err)) from None
-    check_teacher_ckpt(cfg)
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-    runner.train()
+    build_runner(args, build_cfg, check_teacher_ckpt).train()
 
 
 main = command_main(__doc__, add_arguments, run)

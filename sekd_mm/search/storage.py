@@ -83,7 +83,12 @@ def open_storage(spec: str) -> optuna.storages.BaseStorage:
             'storage (or the work dir) at a writable folder.') from err
 
 
-def _open_database(spec: str) -> optuna.storages.RDBStorage:
+def _open_database(spec: str) -> optuna.storages.BaseStorage:
+    """Optuna's ``RDBStorage`` of ``spec`` in the cache that a study wraps
+    it in (``optuna.storages.get_storage``): the caller and the studies it
+    makes on it then share one cache, which must know every trial id the
+    caller takes (a bare ``RDBStorage`` beside the study's cached one fails
+    the study's first ``suggest`` of a trial the caller took)."""
     import sqlalchemy
     shown = describe(spec)
     fix = ('Give a database URL such as postgresql://user:password@host:5432/'
@@ -98,7 +103,7 @@ def _open_database(spec: str) -> optuna.storages.RDBStorage:
     if url.drivername in TIMEOUT_SCHEMES:
         kwargs = dict(connect_args=dict(connect_timeout=CONNECT_TIMEOUT))
     try:
-        return optuna.storages.RDBStorage(spec, engine_kwargs=kwargs)
+        storage = optuna.storages.RDBStorage(spec, engine_kwargs=kwargs)
     except ImportError as err:
         cause = err.__cause__ if isinstance(err.__cause__,
                                             ImportError) else err
@@ -122,3 +127,4 @@ def _open_database(spec: str) -> optuna.storages.RDBStorage:
             'password and database name (the database must exist), or leave '
             'the storage out to use a journal file in the work dir.'
         ) from err
+    return optuna.storages.get_storage(storage)
