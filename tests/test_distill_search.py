@@ -105,18 +105,23 @@ def test_search_chooses_trains_and_resumes(tmp_path):
     assert again['trials'] == trials and again['chosen'] == chosen
 
 
-@pytest.mark.parametrize('args,message', [
-    (['--tune-fraction', '0.1'], 'leaves no tuning image'),
-    (['--tune-fraction', '1'], 'must be within 0 and 1'),
-    (['--pruner', '{"type": "Hyperband"}'], 'is no Optuna pruner'),
-    (['--storage', 'postgresql://nobody@127.0.0.1:9/study'], 'storage'),
+@pytest.mark.parametrize('args,message,written', [
+    (['--tune-fraction', '0.1'], 'leaves no tuning image', False),
+    (['--tune-fraction', '1'], 'must be within 0 and 1', False),
+    (['--pruner', '{"type": "Hyperband"}'], 'is no Optuna pruner', False),
+    (['--storage', 'postgresql://nobody@127.0.0.1:9/study'], 'storage',
+     False),
     (['--search-seeds', '100', '--methods', 'pkd'],
-     'give two different seeds'),
+     'give two different seeds', True),
 ])
-def test_bad_search_input_stops_before_training(args, message, tmp_path):
+def test_bad_search_input_stops_before_training(args, message, written,
+                                                 tmp_path):
+    """Each refused with one message before training; all but the
+    search's own check before anything is written."""
     make_coco(str(tmp_path / 'data'), n=(3, 2))
     msg = tool_in_process('--data-root', str(tmp_path / 'data'),
                           '--work-dir', str(tmp_path / 'work'), '--search',
                           *args)
     assert msg.startswith('[distill]') and message in msg, msg
     assert not (tmp_path / 'work' / 'teacher').exists()
+    assert (tmp_path / 'work').exists() == written

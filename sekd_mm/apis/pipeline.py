@@ -157,15 +157,42 @@ def last_checkpoint(work_dir: str) -> str:
         return f.read().strip()
 
 
+def launch_args(launcher: str = 'none',
+                nproc: Optional[int] = None) -> List[str]:
+    """The interpreter's arguments that start a training under
+    ``launcher``: none for ``'none'``; for ``'pytorch'`` torchrun
+    (``torch.distributed.run``, as ``tools/dist_train.sh``) with ``nproc``
+    processes per node (default: the visible GPUs, at least 1), the nodes
+    from ``NNODES``, ``NODE_RANK``, ``MASTER_ADDR`` and ``PORT``."""
+    if launcher == 'none':
+        return []
+    if launcher != 'pytorch':
+        raise ValueError(f'launcher must be none or pytorch, got '
+                         f'{launcher!r}')
+    if nproc is None:
+        import torch
+        nproc = max(1, torch.cuda.device_count())
+    env = os.environ.get
+    return ['-m', 'torch.distributed.run', f'--nnodes={env("NNODES", "1")}',
+            f'--node_rank={env("NODE_RANK", "0")}',
+            f'--master_addr={env("MASTER_ADDR", "127.0.0.1")}',
+            f'--nproc_per_node={nproc}',
+            f'--master_port={env("PORT", "29500")}']
+
+
 def train(config: str, work_dir: str, *, seed: Optional[int] = None,
           cfg_options: Sequence[str] = (), threads: Optional[int] = None,
+          launcher: str = 'none', nproc: Optional[int] = None,
           tool: str = 'pipeline') -> str:
     """Train ``config`` (:func:`train_args`) into ``work_dir`` (log:
-    ``train.log``); returns its last checkpoint."""
+    ``train.log``), under ``launcher`` with ``nproc`` processes
+    (:func:`launch_args`); returns its last checkpoint."""
     os.makedirs(work_dir, exist_ok=True)
-    run_tool([sys.executable] +
-             train_args(config, work_dir, seed, cfg_options, threads),
-             osp.join(work_dir, 'train.log'), tool)
+    cmd = [sys.executable] + launch_args(launcher, nproc) + \
+        train_args(config, work_dir, seed, cfg_options, threads)
+    if launcher != 'none':
+        cmd += ['--launcher', launcher]
+    run_tool(cmd, osp.join(work_dir, 'train.log'), tool)
     return last_checkpoint(work_dir)
 
 
@@ -293,6 +320,8 @@ def distill_table(
     teacher_ckpt: Optional[str] = None,
     seed: Optional[int] = None,
     threads: Optional[int] = None,
+    launcher: str = 'none',
+    nproc: Optional[int] = None,
     tool: str = 'pipeline'
 ) -> Tuple[Dict[str, str], Dict[str, dict]]:
     """Train the teacher (unless ``teacher_ckpt`` is given), then every
@@ -307,6 +336,7 @@ def distill_table(
             metrics, called once every stage has trained (teacher first).
         teacher_ckpt: a trained teacher to use instead of training one.
         seed, threads: ``--seed`` and ``--threads`` of every training.
+        launcher, nproc: how every training starts (:func:`train`).
         tool: the caller's name in the progress lines.
 
     Returns:
@@ -322,7 +352,8 @@ def distill_table(
             tool)
         ckpts[teacher.name] = train(
             teacher.config, osp.join(work_dir, teacher.name), seed=seed,
-            cfg_options=teacher.cfg_options, threads=threads, tool=tool)
+            cfg_options=teacher.cfg_options, threads=threads,
+            launcher=launcher, nproc=nproc, tool=tool)
     for i, stage in enumerate(students, 2):
         log(f'[{i}/{steps}] {stage.what} ({stage.iters} iterations)', tool)
         options = list(stage.cfg_options)
@@ -330,7 +361,8 @@ def distill_table(
             options.append(f'model.teacher_ckpt={ckpts[teacher.name]}')
         ckpts[stage.name] = train(
             stage.config, osp.join(work_dir, stage.name), seed=seed,
-            cfg_options=options, threads=threads, tool=tool)
+            cfg_options=options, threads=threads, launcher=launcher,
+            nproc=nproc, tool=tool)
     log(f'[{steps}/{steps}] COCO metrics of the teacher and the students',
         tool)
     results = {

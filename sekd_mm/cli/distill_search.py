@@ -6,9 +6,11 @@ and the student alone on the full train set and evaluate them on val.
 1. A tuning split is carved from the train set (never from val): a
    ``--tune-fraction`` of its images, by image id with a fixed seed
    (:func:`carve_tune`); ``data/search_train.json`` holds the rest.
-2. The teacher is trained on the full train set (or ``--teacher-ckpt``).
+2. The teacher is trained on the full train set (or ``--teacher-ckpt``,
+   fine-tuned there first when it was trained on other classes).
 3. Each method of ``--methods`` gets its config on (train minus tune) /
-   tune, ``configs/search_<method>.py``, ``--trial-iters`` iterations;
+   tune, ``configs/search_<method>.py`` (for the embedded pair or the
+   ``--teacher``/``--student`` pair), ``--trial-iters`` iterations;
    every trial is that config plus its setting's cfg-options
    (:mod:`sekd_mm.search.methods`). The search runs in ``search/`` (an
    Optuna journal by default, ``--storage URL`` to share it).
@@ -27,7 +29,7 @@ import os
 import os.path as osp
 import random
 import time
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from mmengine.config import Config
 
@@ -37,8 +39,7 @@ from sekd_mm.apis import write_report
 from sekd_mm.datasets import DatasetError
 from sekd_mm.search.methods import (LEVEL_CHOICES, RECIPES, SEARCH_METHODS,
                                     WARMUP_CHOICES, parse_cfg_options, recipe,
-                                    recipe_config, setting_options,
-                                    weight_options)
+                                    setting_options, weight_options)
 
 #: The seed of the tuning split's draw (fixed: the same split every run).
 TUNE_SEED = 0
@@ -86,7 +87,8 @@ def add_search_arguments(parser) -> None:
     group.add_argument('--levels', nargs='+', default=list(LEVEL_CHOICES),
                        choices=list(LEVEL_CHOICES),
                        help='distilled FPN levels choices, the first where '
-                       'the grid is searched (default %(default)s)')
+                       'the grid is searched: all, every FPN output, or '
+                       'no_small, the first three (default %(default)s)')
     group.add_argument('--warmups', type=int, nargs='+',
                        default=list(WARMUP_CHOICES),
                        help='distillation loss warm-up choices in '
@@ -133,12 +135,12 @@ def _positive(text: str) -> int:
 
 
 # --- the tuning split ------------------------------------------------------
-def carve_tune(info: Dict, fraction: float, out_dir: str,
-               seed: int = TUNE_SEED) -> Tuple[Dict, Dict]:
+def tune_split(info: Dict, fraction: float,
+               seed: int = TUNE_SEED) -> Dict[str, dict]:
     """Split the train split ``info`` (:func:`inspect_dataset`'s) by image
     id: ``fraction`` of its images (drawn with ``seed``) become the tuning
-    split, the rest the search's train split; both are written as COCO
-    json into ``out_dir`` and described like ``info``.
+    split, the rest the search's train split; returns both as COCO dicts,
+    ``search_train`` and ``tune``, writing nothing.
 
     Raises:
         DatasetError: a fraction outside (0, 1), or a split left without
@@ -157,19 +159,28 @@ def carve_tune(info: Dict, fraction: float, out_dir: str,
             f'{"no tuning" if count < 1 else "no train"} image: give a '
             'fraction that holds out at least one image and keeps one.')
     tune = set(random.Random(seed).sample(ids, count))
-    os.makedirs(out_dir, exist_ok=True)
     out = {}
     for name, keep in (('search_train', lambda i: i not in tune),
                        ('tune', lambda i: i in tune)):
-        split = dict(coco,
-                     images=[im for im in coco['images'] if keep(im['id'])],
-                     annotations=[a for a in coco['annotations']
-                                  if keep(a['image_id'])])
-        if not split['annotations']:
+        out[name] = dict(
+            coco, images=[im for im in coco['images'] if keep(im['id'])],
+            annotations=[a for a in coco['annotations']
+                         if keep(a['image_id'])])
+        if not out[name]['annotations']:
             raise DatasetError(
                 f'the {name} split carved from the train set (seed {seed}) '
                 'has no box: give a larger --tune-fraction or more '
                 'annotated train images.')
+    return out
+
+
+def carve_tune(info: Dict, fraction: float, out_dir: str,
+               seed: int = TUNE_SEED) -> Tuple[Dict, Dict]:
+    """:func:`tune_split`, both splits written as COCO json into
+    ``out_dir`` and described like ``info``."""
+    os.makedirs(out_dir, exist_ok=True)
+    out = {}
+    for name, split in tune_split(info, fraction, seed).items():
         path = osp.join(out_dir, f'{name}.json')
         with open(path, 'w', encoding='utf-8') as f:
             json.dump(split, f)
@@ -188,10 +199,12 @@ def _digest(config: str, seed: Optional[int]) -> str:
 
 
 def train_once(config: str, work_dir: str, *, seed: Optional[int],
-               threads: Optional[int], tool: str) -> Tuple[str, bool]:
-    """Train ``config`` into ``work_dir`` unless that folder already holds
-    its checkpoint (its :data:`STAMP` names the same config text and
-    seed); returns the checkpoint and whether it trained."""
+               threads: Optional[int], tool: str, launcher: str = 'none',
+               nproc: Optional[int] = None) -> Tuple[str, bool]:
+    """Train ``config`` into ``work_dir`` (under ``launcher`` with
+    ``nproc`` processes, :func:`sekd_mm.apis.train`) unless that folder
+    already holds its checkpoint (its :data:`STAMP` names the same config
+    text and seed); returns the checkpoint and whether it trained."""
     digest = _digest(config, seed)
     stamp = osp.join(work_dir, STAMP)
     if osp.isfile(stamp):
@@ -199,7 +212,8 @@ def train_once(config: str, work_dir: str, *, seed: Optional[int],
             done = json.load(f)
         if done.get('digest') == digest and osp.isfile(done['checkpoint']):
             return done['checkpoint'], False
-    ckpt = train_run(config, work_dir, seed=seed, threads=threads, tool=tool)
+    ckpt = train_run(config, work_dir, seed=seed, threads=threads,
+                     launcher=launcher, nproc=nproc, tool=tool)
     with open(stamp, 'w', encoding='utf-8') as f:
         json.dump(dict(config=config, seed=seed, digest=digest,
                        checkpoint=ckpt), f, indent=2)
@@ -241,34 +255,52 @@ def search_space(args) -> dict:
 def method_options(method: str, setting,
                    config: Union[str, Config]) -> List[str]:
     """The cfg-options of ``method`` at ``setting`` on ``config`` (a file
-    or a Config): its own, the levels and warm-up choices, its loss
-    weights times the factor."""
+    or a Config): its own, the levels and warm-up choices (the levels
+    named after its student's FPN outputs), its loss weights times the
+    factor."""
+    from sekd_mm.apis import fpn_level_names
     rec = recipe(method)
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
     options = list(rec.options) + setting_options(
-        rec.label, rec.level_key, setting.levels, setting.warmup)
+        rec.label, rec.level_key, setting.levels, setting.warmup,
+        fpn_level_names(cfg.model.architecture.neck))
     return weight_options(rec.label, rec.weights, options, config,
                           setting.factor)
 
 
-def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
-               dataset_config, tool: str) -> None:
-    """The ``--search`` flow after the data check (see the module
-    docstring). ``dataset_config`` is :func:`sekd_mm.cli.distill.
-    dataset_config`; ``configs`` the stage configs it wrote."""
-    from sekd_mm.search import (SearchError, Setting, StorageError,
-                                build_pruner, open_storage)
-    from sekd_mm.search.study import Worker
-    start = time.time()
-    trial_iters = args.trial_iters or args.iters
-    try:  # what the search would refuse, before anything trains
+def check_search(args, data: Dict) -> None:
+    """Raise :class:`DatasetError` for what the search would refuse (a
+    pruner, a storage, a tuning split), before anything is written."""
+    from sekd_mm.search import StorageError, build_pruner, open_storage
+    try:
         if args.pruner is not None:
             build_pruner(args.pruner)
         if args.storage:
             open_storage(args.storage)
+    except (ValueError, StorageError) as err:
+        raise DatasetError(str(err)) from None
+    tune_split(data['train'], args.tune_fraction)
+
+
+def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
+               method_config: Callable[..., Config], tool: str, *,
+               labels: Dict[str, str], teacher: dict) -> None:
+    """The ``--search`` flow after the checks (:func:`check_search`; see
+    the module docstring). ``method_config(method, iters, train, val)`` is
+    a method's config on this dataset
+    (:func:`sekd_mm.cli.distill.method_config`); ``configs`` the stage
+    configs written; ``labels`` the table's row names of the stages;
+    ``teacher`` the teacher's run (``trained``: it trains here, from
+    scratch or fine-tuned, into ``teacher/``)."""
+    from sekd_mm.search import SearchError, Setting, StorageError
+    from sekd_mm.search.study import Worker
+    start = time.time()
+    trial_iters = args.trial_iters or args.iters
+    try:
         data['search_train'], data['tune'] = carve_tune(
             data['train'], args.tune_fraction,
             osp.join(args.work_dir, 'data'))
-    except (ValueError, StorageError, DatasetError) as err:
+    except DatasetError as err:
         raise SystemExit(f'[{tool}] {err}') from None
     log(f'tuning split: {data["tune"]["summary"]["num_images"]} of the '
         f'{data["train"]["summary"]["num_images"]} train images (seed '
@@ -277,9 +309,8 @@ def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
     out = osp.join(args.work_dir, 'configs')
     search_configs = {}
     for method in args.methods:
-        cfg = dataset_config(recipe_config(method, args.detector), args,
-                             data, teacher_ckpt, trial_iters,
-                             train='search_train', val='tune')
+        cfg = method_config(method, trial_iters, train='search_train',
+                            val='tune')
         # a trial's checkpoint is never used: save none
         cfg.default_hooks.checkpoint.update(interval=trial_iters + 1,
                                             save_last=False)
@@ -305,13 +336,15 @@ def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
         raise SystemExit(f'[{tool}] {err}') from None
 
     # 1. the teacher, on the full train set
-    if args.teacher_ckpt:
+    if not teacher['trained']:
         log(f'[1/4] using teacher {teacher_ckpt}', tool)
     else:
-        log(f'[1/4] the teacher ({args.teacher_iters} iterations)', tool)
+        log(f'[1/4] the teacher ({teacher["iters"]} iterations'
+            f'{", fine-tuned" if teacher["finetuned_from"] else ""})', tool)
         ckpt, trained = train_once(
             configs['teacher'], osp.join(args.work_dir, 'teacher'),
-            seed=args.seed, threads=args.threads, tool=tool)
+            seed=args.seed, threads=args.threads, launcher=args.launcher,
+            nproc=args.gpus, tool=tool)
         if not trained:
             log(f'      reusing {ckpt}', tool)
         if osp.abspath(ckpt) != teacher_ckpt:
@@ -335,8 +368,7 @@ def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
     setting = Setting(**chosen['setting'])
 
     # 3. the chosen row and the student alone, on the full train set
-    cfg = dataset_config(recipe_config(method, args.detector), args, data,
-                         teacher_ckpt, args.iters)
+    cfg = method_config(method, args.iters)
     cfg.merge_from_dict(parse_cfg_options(method_options(method, setting,
                                                          cfg)))
     configs['chosen_student'] = write_config(
@@ -350,14 +382,16 @@ def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
         log(f'[{i}/4] {what} ({args.iters} iterations)', tool)
         ckpts[name], trained = train_once(
             configs[name], osp.join(args.work_dir, name), seed=args.seed,
-            threads=args.threads, tool=tool)
+            threads=args.threads, launcher=args.launcher, nproc=args.gpus,
+            tool=tool)
         if not trained:
             log(f'      reusing {ckpts[name]}', tool)
         results[name] = final_metrics(osp.join(args.work_dir, name),
                                       tool=tool)
     results['teacher'] = final_metrics(
         osp.join(args.work_dir, 'chosen_student'), 'teacher.', tool)
-    write_search_report(args, data, result, results, configs, ckpts, label,
+    write_search_report(args, data, result, results, configs, ckpts,
+                        dict(labels, chosen_student=label), teacher,
                         (time.time() - start) / 60)
 
 
@@ -370,16 +404,18 @@ def _trial_line(t: dict) -> str:
 
 def write_search_report(args, data: Dict, result: dict, results: dict,
                         configs: Dict[str, str], ckpts: Dict[str, str],
-                        label: str, minutes: float) -> None:
-    """``results.md`` and ``results.json`` of a ``--search`` run."""
-    from sekd_mm.apis import stage_labels
+                        labels: Dict[str, str], teacher: dict,
+                        minutes: float) -> None:
+    """``results.md`` and ``results.json`` of a ``--search`` run
+    (``labels``: the row names of the teacher, the chosen student and the
+    student alone; ``teacher``: the teacher's run)."""
     chosen, cost = result['chosen'], result['cost']
     full = args.iters
-    labels = dict(teacher=stage_labels(args.detector)['teacher'],
-                  chosen_student=label,
-                  student_alone=stage_labels(args.detector)['student_alone'])
+    labels = {k: labels[k] for k in ('teacher', 'chosen_student',
+                                     'student_alone')}
     table = results_table(results, labels,
-                          deltas=dict(chosen_student=label))
+                          deltas=dict(chosen_student=labels[
+                              'chosen_student']))
     trials = '\n'.join(_trial_line(t) for t in result['trials'])
     tuning = ', '.join(f'seed {s}: {100 * v:.1f}'
                        for s, v in chosen['values'].items())
@@ -407,7 +443,8 @@ def write_search_report(args, data: Dict, result: dict, results: dict,
         f'{minutes:.1f} min (this run).\n\n{table}\n')
     write_report(
         args.work_dir, report, results=results, classes=data['classes'],
-        configs=configs, checkpoints=ckpts, minutes=minutes,
+        configs=configs, checkpoints=ckpts, teacher=teacher,
+        minutes=minutes,
         search=dict(
             chosen=chosen, trials=result['trials'], cost=dict(
                 cost, full_training_iters=full,

@@ -13,7 +13,8 @@ loss weights a factor scales and how its distilled FPN levels are chosen.
 - :func:`weight_options`: the cfg-options that set every loss weight of a
   method to a factor times its unit;
 - :func:`setting_options`: those of a levels choice
-  (:data:`LEVEL_CHOICES`) and a warm-up (:data:`WARMUP_CHOICES`).
+  (:func:`level_choices` of the pair's FPN outputs, :data:`LEVEL_CHOICES`
+  for the embedded models) and a warm-up (:data:`WARMUP_CHOICES`).
 """
 import argparse
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -28,10 +29,21 @@ SEKD_WEIGHTS = ('model.distiller.sekd.alpha', 'model.distiller.sekd.beta',
 PEER_WEIGHTS = ('model.distiller.distill_losses.*.loss_weight', )
 MGD_WEIGHTS = ('model.distiller.distill_losses.*.alpha_mgd', )
 
-#: The distilled FPN levels every tuned row is offered (embedded models):
-#: all five, or without the two smallest (2 x 2 and 1 x 1 at 96 px).
-LEVEL_CHOICES = dict(all=('p2', 'p3', 'p4', 'p5', 'p6'),
-                     no_small=('p2', 'p3', 'p4'))
+#: The FPN outputs of the embedded models (P2-P6, strides 4-64).
+EMBEDDED_LEVELS = ('p2', 'p3', 'p4', 'p5', 'p6')
+
+
+def level_choices(
+        names: Sequence[str] = EMBEDDED_LEVELS) -> Dict[str, Tuple[str, ...]]:
+    """The distilled FPN levels every tuned row is offered, for FPN
+    outputs ``names`` (the i-th name is output i): ``all`` of them, or
+    ``no_small``, the first three (without the two smallest maps, 2 x 2
+    and 1 x 1 at 96 px on the embedded models)."""
+    return dict(all=tuple(names), no_small=tuple(names[:3]))
+
+
+#: The level choices of the embedded models.
+LEVEL_CHOICES = level_choices()
 #: The warm-up choices: none, or the embedded schedule's LR warm-up.
 WARMUP_CHOICES = (0, 100)
 
@@ -114,33 +126,35 @@ def recipe_config(name: str, detector: str = 'retinanet') -> str:
     return recipe(name).config.replace('retinanet', detector)
 
 
-def level_options(label: str, level_key: str,
-                  levels: Optional[str]) -> List[str]:
+def level_options(label: str, level_key: str, levels: Optional[str],
+                  names: Sequence[str] = EMBEDDED_LEVELS) -> List[str]:
     """cfg-options that keep only the FPN levels of the ``levels`` choice
-    (one of :data:`LEVEL_CHOICES`; None: the config's) of the method
+    (a key of :func:`level_choices`; None: the config's) of the method
     ``label`` whose levels are chosen through ``level_key``
-    (:class:`Recipe`)."""
+    (:class:`Recipe`), on a pair whose FPN outputs are ``names``."""
     if levels is None:
         return []
-    if levels not in LEVEL_CHOICES:
-        raise ValueError(f'levels must be one of {sorted(LEVEL_CHOICES)}, '
+    choices = level_choices(names)
+    if levels not in choices:
+        raise ValueError(f'levels must be one of {sorted(choices)}, '
                          f'got {levels!r}')
     if not level_key:
         raise ValueError(f'{label} has no level choice')
-    kept = LEVEL_CHOICES[levels]
+    kept = choices[levels]
     if level_key == 'sekd':
         return ['model.distiller.sekd.levels=(' + ','.join(kept) + ')']
     return [level_key.format(level) + '=0'
-            for level in LEVEL_CHOICES['all'] if level not in kept]
+            for level in choices['all'] if level not in kept]
 
 
 def setting_options(label: str, level_key: str, levels: Optional[str] = None,
-                    warmup: Optional[int] = None) -> List[str]:
+                    warmup: Optional[int] = None,
+                    names: Sequence[str] = EMBEDDED_LEVELS) -> List[str]:
     """cfg-options of the fair protocol's choices (None keeps the
-    config's): ``levels`` (:func:`level_options`) and ``warmup``, the
-    iterations over which every distillation loss ramps up
-    (``model.distill_warmup_iters``)."""
-    options = level_options(label, level_key, levels)
+    config's): ``levels`` (:func:`level_options` on the FPN outputs
+    ``names``) and ``warmup``, the iterations over which every
+    distillation loss ramps up (``model.distill_warmup_iters``)."""
+    options = level_options(label, level_key, levels, names)
     if warmup is not None:
         options.append(f'model.distill_warmup_iters={int(warmup)}')
     return options
