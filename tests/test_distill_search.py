@@ -93,6 +93,15 @@ def test_search_chooses_trains_and_resumes(tmp_path):
     report = (work / 'results.md').read_text()
     assert f'**Chosen:** {chosen["method"]} {chosen["key"]}' in report
     assert '| Student R-18 w32 alone |' in report
+    # the figure of that table and the chosen student as a plain mmdet model
+    assert results['figure'] == str(work / 'results.png')
+    assert (work / 'results.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert '![val bbox mAP](results.png)' in report
+    plain = Config.fromfile(results['student']['config'])
+    assert plain.model.type == 'RetinaNet' and 'teacher' not in plain.model
+    assert plain.val_evaluator.ann_file == cfg.val_evaluator.ann_file
+    assert osp.isfile(results['student']['checkpoint'])
+    assert '`student/student.py` and `student/student.pth`' in report
 
     # the same command again: nothing new trains
     stamps = {p: p.stat().st_mtime_ns for p in work.glob('*/iter_*.pth')}

@@ -45,6 +45,10 @@ from sekd_mm.search.methods import (LEVEL_CHOICES, RECIPES, SEARCH_METHODS,
 TUNE_SEED = 0
 #: Each step's record of what it trained, in its folder.
 STAMP = 'stage.json'
+#: The chosen student as a plain MMDetection model, in the work dir.
+STUDENT_DIR = 'student'
+#: The figure of the final val table, in the work dir.
+FIGURE = 'results.png'
 
 
 def add_search_arguments(parser) -> None:
@@ -390,9 +394,14 @@ def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
                                       tool=tool)
     results['teacher'] = final_metrics(
         osp.join(args.work_dir, 'chosen_student'), 'teacher.', tool)
+    # the chosen student as a plain MMDetection model (config, checkpoint)
+    from sekd_mm.cli.export import export_plain_student
+    student = export_plain_student(configs['chosen_student'],
+                                   ckpts['chosen_student'],
+                                   osp.join(args.work_dir, STUDENT_DIR))
     write_search_report(args, data, result, results, configs, ckpts,
                         dict(labels, chosen_student=label), teacher,
-                        (time.time() - start) / 60)
+                        (time.time() - start) / 60, student)
 
 
 def _trial_line(t: dict) -> str:
@@ -405,10 +414,13 @@ def _trial_line(t: dict) -> str:
 def write_search_report(args, data: Dict, result: dict, results: dict,
                         configs: Dict[str, str], ckpts: Dict[str, str],
                         labels: Dict[str, str], teacher: dict,
-                        minutes: float) -> None:
-    """``results.md`` and ``results.json`` of a ``--search`` run
-    (``labels``: the row names of the teacher, the chosen student and the
-    student alone; ``teacher``: the teacher's run)."""
+                        minutes: float, student: Dict[str, str]) -> None:
+    """``results.md``, ``results.json`` and the figure :data:`FIGURE` of
+    a ``--search`` run (``labels``: the row names of the teacher, the
+    chosen student and the student alone; ``teacher``: the teacher's run;
+    ``student``: the exported plain student's ``config`` and
+    ``checkpoint``)."""
+    from sekd_mm.apis.figure import plot_results
     chosen, cost = result['chosen'], result['cost']
     full = args.iters
     labels = {k: labels[k] for k in ('teacher', 'chosen_student',
@@ -416,6 +428,10 @@ def write_search_report(args, data: Dict, result: dict, results: dict,
     table = results_table(results, labels,
                           deltas=dict(chosen_student=labels[
                               'chosen_student']))
+    figure = plot_results(
+        results, labels, osp.join(args.work_dir, FIGURE),
+        f'{osp.basename(data["root"].rstrip("/"))}: val bbox mAP, '
+        f'students {args.iters} iterations, seed {args.seed}')
     trials = '\n'.join(_trial_line(t) for t in result['trials'])
     tuning = ', '.join(f'seed {s}: {100 * v:.1f}'
                        for s, v in chosen['values'].items())
@@ -440,11 +456,16 @@ def write_search_report(args, data: Dict, result: dict, results: dict,
         f'Final: COCO bbox metrics (x100) on the val split '
         f'({data["val"]["summary"]["num_images"]} images), students '
         f'{args.iters} iterations on the full train set, seed {args.seed}; '
-        f'{minutes:.1f} min (this run).\n\n{table}\n')
+        f'{minutes:.1f} min (this run).\n\n{table}\n\n'
+        f'![val bbox mAP]({FIGURE})\n\n'
+        f'The chosen student as a plain MMDetection model: '
+        f'`{osp.relpath(student["config"], args.work_dir)}` and '
+        f'`{osp.relpath(student["checkpoint"], args.work_dir)}` (mmdet\'s '
+        '`tools/test.py` and `init_detector` load them).\n')
     write_report(
         args.work_dir, report, results=results, classes=data['classes'],
         configs=configs, checkpoints=ckpts, teacher=teacher,
-        minutes=minutes,
+        minutes=minutes, figure=figure, student=student,
         search=dict(
             chosen=chosen, trials=result['trials'], cost=dict(
                 cost, full_training_iters=full,
