@@ -275,6 +275,31 @@ def test_two_workers_prune_fail_and_choose_the_best_complete(
     assert set(runs(tmp_path).values()) == {1}
 
 
+def test_trials_under_ddp_prune_on_every_rank(data_root, teacher, tmp_path,
+                                              monkeypatch):
+    """``launcher='pytorch'``: each trial trains under torchrun with 2 gloo
+    ranks (CPU); rank 0 reports, and a pruned trial stops on both ranks
+    (the hook broadcasts the decision), exiting cleanly."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        monkeypatch.setenv('PORT', str(sock.getsockname()[1]))
+    configure = Configure(data_root, teacher, blind=(10.0, ))
+    result = search(dict(sekd=row(1.0, 10.0)), configure, str(tmp_path),
+                    launcher='pytorch', nproc=2, **FAST, **PRUNING)
+    trials = {(t['key'], t['seed']): t for t in result['trials']}
+    assert set(trials) == {('x1', 0), ('x10', 0), ('x1', 1)}
+    blind = trials[('x10', 0)]
+    assert blind['state'] == 'PRUNED' and blind['pruned_step'] == 1
+    assert result['chosen']['key'] == 'x1'
+    for trial in trials.values():
+        with open(osp.join(trial['work_dir'], 'train.log')) as f:
+            log = f.read()
+        command = log.splitlines()[0]
+        assert 'torch.distributed.run' in command
+        assert '--nproc_per_node=2' in command
+        assert 'Distributed training: True' in log
+
+
 def test_search_resumes_after_kill_9(data_root, teacher, tmp_path):
     heartbeat = dict(heartbeat_interval=0.5, grace_period=3)
     configure = Configure(data_root, teacher)

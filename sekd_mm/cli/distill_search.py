@@ -335,7 +335,8 @@ def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
             confirm_top=args.confirm_top, eval_interval=args.eval_interval,
             pruner=args.pruner, storage=args.storage,
             max_trials=args.max_trials, max_iters=args.max_iters,
-            threads=args.threads, tool=tool)
+            threads=args.threads, launcher=args.launcher, nproc=args.gpus,
+            tool=tool)
     except (SearchError, StorageError) as err:
         raise SystemExit(f'[{tool}] {err}') from None
 

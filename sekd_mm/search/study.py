@@ -111,6 +111,9 @@ class Worker:
             iterations (a trial starts only if a full one fits, counting
             every running trial as a full one). None: no limit.
         threads: torch CPU threads of each training.
+        launcher, nproc: ``'pytorch'`` trains each trial under torchrun
+            with ``nproc`` processes (DDP; default ``'none'``, one
+            process).
         heartbeat_interval: seconds between a running trial's heartbeats.
         grace_period: seconds without a heartbeat after which a RUNNING
             trial's worker counts as dead; default 4 heartbeats.
@@ -138,6 +141,8 @@ class Worker:
                  max_trials: Optional[int] = None,
                  max_iters: Optional[int] = None,
                  threads: Optional[int] = None,
+                 launcher: str = 'none',
+                 nproc: Optional[int] = None,
                  heartbeat_interval: float = 30.0,
                  grace_period: Optional[float] = None,
                  max_retries: int = 2,
@@ -177,6 +182,10 @@ class Worker:
         self.metric = metric
         self.max_trials, self.max_iters = max_trials, max_iters
         self.threads = threads
+        if launcher not in ('none', 'pytorch'):
+            raise SearchError(f'launcher must be none or pytorch, got '
+                              f'{launcher!r}')
+        self.launcher, self.nproc = launcher, nproc
         self.heartbeat_s = float(heartbeat_interval)
         self.grace_s = float(grace_period or 4 * self.heartbeat_s)
         self.max_retries = int(max_retries)
@@ -403,6 +412,7 @@ class Worker:
                     config, [*options,
                              f'train_cfg.val_interval={self.eval_interval}'],
                     key.seed, work_dir, hook, threads=self.threads,
+                    launcher=self.launcher, nproc=self.nproc,
                     on_wait=lambda: self._heartbeat(trial_id),
                     wait_s=self.heartbeat_s)
             except Exception as err:  # e.g. a config that does not load

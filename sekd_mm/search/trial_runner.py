@@ -11,7 +11,8 @@ from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
-from sekd_mm.apis import read_records, scalar_files, train_args
+from sekd_mm.apis import (launch_args, read_records, scalar_files,
+                          train_args)
 from sekd_mm.utils import find_config
 from .protocol import COMPLETE, FAIL, PRUNED
 from .pruning_hook import read_state
@@ -95,6 +96,7 @@ def _die_with_parent() -> None:  # pragma: no cover (runs in the child)
 
 def run_trial(config: str, cfg_options: Sequence[str], seed: int,
               work_dir: str, hook: dict, *, threads: Optional[int] = None,
+              launcher: str = 'none', nproc: Optional[int] = None,
               on_wait: Optional[Callable[[], None]] = None,
               wait_s: float = 30.0) -> TrialResult:
     """Train ``config`` (with ``cfg_options``, ``--seed seed``) in
@@ -108,14 +110,19 @@ def run_trial(config: str, cfg_options: Sequence[str], seed: int,
         config, cfg_options, seed, work_dir: the training.
         hook: the :class:`~sekd_mm.search.OptunaPruningHook` config.
         threads: ``--threads`` of the training (torch CPU threads).
+        launcher, nproc: ``'pytorch'`` trains under torchrun with
+            ``nproc`` processes (DDP, :func:`sekd_mm.apis.launch_args`;
+            the hook's rank 0 reports, every rank follows its decision).
         on_wait: called when it starts and every ``wait_s`` seconds while
             it runs (the worker's heartbeat).
         wait_s: see ``on_wait``.
     """
     os.makedirs(work_dir, exist_ok=True)
     path = trial_config(config, hook, osp.join(work_dir, TRIAL_CONFIG))
-    cmd = [sys.executable,
+    cmd = [sys.executable, *launch_args(launcher, nproc),
            *train_args(path, work_dir, seed, list(cfg_options), threads)]
+    if launcher != 'none':
+        cmd += ['--launcher', launcher]
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
