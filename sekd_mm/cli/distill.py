@@ -38,8 +38,8 @@ and its backbone initialisation (``init_cfg``), which must load offline
 (a local file, or a download already in the torch hub cache), else
 ``--student-init PATH|none`` (``--teacher-init`` for a teacher trained
 here) replaces it. ``--launcher pytorch`` runs each training under
-torchrun (``--gpus`` processes per node, as ``tools/dist_train.sh``; the
-``--search`` trials run in this process).
+torchrun (``--gpus`` processes per node, as ``tools/dist_train.sh``), the
+``--search`` trials included.
 
 A ``--teacher-ckpt`` of other classes (a COCO teacher on a 3-class set) is
 fine-tuned first on the train set with a new head (its class-dependent
@@ -194,7 +194,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_threads(parser, 'each step')
     parser.add_argument('--launcher', choices=('none', 'pytorch'),
                         default='none',
-                        help='pytorch: each training (not a --search trial) '
+                        help='pytorch: each training (the --search trials '
+                        'too) '
                         'runs under torchrun, as tools/dist_train.sh (nodes '
                         'from NNODES, NODE_RANK, MASTER_ADDR, PORT)')
     parser.add_argument('--gpus', type=positive_int,
