@@ -11,8 +11,7 @@ from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
-from sekd_mm.apis import (launch_args, read_records, scalar_files,
-                          train_args)
+from sekd_mm.apis import launch_args, read_records, scalar_files, train_args
 from sekd_mm.utils import find_config
 from .protocol import COMPLETE, FAIL, PRUNED
 from .pruning_hook import read_state
