@@ -254,7 +254,7 @@ def markdown(table: dict) -> str:
     ]
     for pair, e in table['pairs'].items():
         chosen = e['chosen']
-        status = 'running' if not e['done'] else \
+        status = 'unfinished' if not e['done'] else \
             ('met' if e.get('goal_met') else 'missed')
         lines.append(
             f'| {pair} | {e["search_iters"]} | {e["grid_iters"]} | '
