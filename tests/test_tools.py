@@ -343,13 +343,14 @@ def test_mim_train_mmdet_with_sekd_config(distilled, tmp_path):
     assert osp.isfile(tmp_path / 'mim' / 'iter_1.pth'), proc.stdout[-2000:]
 
 
-@pytest.mark.parametrize('config,sekd', [
-    ('configs/ega/sekd-ega_retinanet_r34_retinanet_r18-w32_synthetic.py', 9),
-    ('configs/ega/ega_faster-rcnn_r34_faster-rcnn_r18-w32_synthetic.py', 0),
+@pytest.mark.parametrize('config,teacher_cfg,sekd', [
+    ('configs/ega/sekd-ega_retinanet_r34_retinanet_r18-w32_synthetic.py',
+     'configs/embedded/retinanet_r34_synthetic.py', 9),
+    ('configs/ega/ega_faster-rcnn_r34_faster-rcnn_r18-w32_synthetic.py',
+     'configs/embedded/faster-rcnn_r34_synthetic.py', 0),
 ])
-def test_ega_configs_log_every_term(config, sekd, data_root, tmp_path):
-    teacher_cfg = PAIRS['retinanet-coco' if 'retina' in config else
-                        'faster-rcnn-coco'][1]
+def test_ega_configs_log_every_term(config, teacher_cfg, sekd, data_root,
+                                    tmp_path):
     teacher = save_model_ckpt(teacher_cfg, tmp_path / 'teacher.pth')
     train(config, tmp_path / 'w', data_options(data_root, False) + [
         f'model.teacher_ckpt={teacher}', 'train_cfg.max_iters=2'])
