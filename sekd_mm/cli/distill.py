@@ -362,9 +362,7 @@ def check_teacher(model: dict, ckpt: str, classes: Tuple[str, ...],
     own = teacher.state_dict()
     head = sorted(k for k, v in other.state_dict().items()
                   if v.shape != own[k].shape)
-    state = checkpoint.get('state_dict', checkpoint)
-    state = {(k[7:] if k.startswith('module.') else k): v
-             for k, v in state.items()}
+    state = _weights(checkpoint)
     try:  # the same architecture apart from its class-dependent layers?
         check(dict(state_dict={k: own[k] if k in head else v
                                for k, v in state.items()}))
@@ -378,15 +376,20 @@ def write_headless(ckpt: str, drop: List[str], path: str) -> str:
     ``drop`` (a new head's layers) as an MMEngine checkpoint ``path``."""
     import torch
     from mmengine.runner import CheckpointLoader
-    state = CheckpointLoader.load_checkpoint(ckpt, map_location='cpu')
-    state = state.get('state_dict', state)
+    state = _weights(CheckpointLoader.load_checkpoint(ckpt,
+                                                      map_location='cpu'))
     os.makedirs(osp.dirname(path), exist_ok=True)
-    torch.save(dict(state_dict={
-        (k[7:] if k.startswith('module.') else k): v
-        for k, v in state.items()
-        if (k[7:] if k.startswith('module.') else k) not in drop
-    }, meta=dict(source=osp.abspath(ckpt), dropped=drop)), path)
+    torch.save(dict(state_dict={k: v for k, v in state.items()
+                                if k not in drop},
+                    meta=dict(source=osp.abspath(ckpt), dropped=drop)), path)
     return path
+
+
+def _weights(checkpoint: dict) -> dict:
+    """A checkpoint's weights, without DDP's ``module.`` prefix."""
+    state = checkpoint.get('state_dict', checkpoint)
+    return {(k[len('module.'):] if k.startswith('module.') else k): v
+            for k, v in state.items()}
 
 
 # --- the configs -----------------------------------------------------------
