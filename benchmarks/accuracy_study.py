@@ -4,7 +4,8 @@ distillers side by side on the embedded synthetic dataset.
 
     python benchmarks/accuracy_study.py [--preset cpu|large]
         [--detector retinanet|faster-rcnn] [--student r18-w32|r18-w16|mbv2]
-        [--split tune|report] [--search | --tuned TUNING_JSON]
+        [--split tune|report] [--search [--storage URL] [--max-iters N]
+                               | --tuned TUNING_JSON]
         [--regime short|long]
         [--seeds 0 1 2] [--methods alone sekd pkd ...] [--jobs N]
         [--threads N] [--record RUNS_JSON]
@@ -41,16 +42,25 @@ enough for the student alone to pass half the teacher's AP.
 
 Tuning and reporting are separate (docs/results.md, "Protocol"):
 
-* ``--split tune --search`` is the fair protocol (``benchmarks/tuning.py``)
-  on a val set generated with another data seed (:data:`TUNE_DATA_SEED`,
-  same size): every tuned row gets the same factor grid of its loss
-  weights, extended until its best value lies inside, then the same levels
-  and warm-up choices at its best factor; ``tuning.json`` holds each row's
-  ``tuning`` record (seeds, grid, chosen setting, the mean AP of every
-  setting). It defaults to seed 100: give it two or more.
+* ``--split tune --search`` is the fair protocol on a val set generated
+  with another data seed (:data:`TUNE_DATA_SEED`, same size), run by the
+  package's pruned search (``sekd_mm.search``, the engine of ``sekd-mm
+  distill --search``; :func:`run_search`): every tuned row gets the same
+  factor grid of its loss weights, extended until its best value lies
+  inside, then the same levels and warm-up choices at its best factor, on
+  the first seed; the best settings on the other seeds; losing trainings
+  stopped early by successive halving on the tuning AP. Its Optuna journal
+  and ``search.json`` (every trial, the chosen row, the cost) live in
+  ``<split dir>/search/``: the same command resumes it, another process is
+  a second worker, ``--storage URL`` shares it between machines. It
+  defaults to seed 100: give it two or more.
 * ``--split report`` (the default) runs seeds 0, 1, 2 on the reported val
-  set; ``--tuned tuning.json`` applies each row's chosen factor, levels and
-  warm-up (a row without a choice runs its config as it is). Besides
+  set; ``--tuned FILE`` applies each row's chosen factor, levels and
+  warm-up (a row without a choice runs its config as it is): FILE is a
+  search's ``search.json`` (the rows it confirmed on every seed, each at
+  its best setting) or a committed ``tuning_*.json`` (every row's choice,
+  made by the exhaustive grid of this protocol until 2026-12-07; see the
+  design log). Besides
   ``results.md`` it writes
   ``accuracy_study_<regime>_<detector>[_<student>].json``.
 
@@ -90,11 +100,11 @@ from methods import (DEFAULT_STUDENT, DETECTORS, METHODS, REMOVED_TAG,
                      weight_options)
 from runs import (TEACHER_OPTION, Record, Run, finished, log, run_all,
                   teacher_weights)
-from tuning import (FACTOR_GRID, Setting, next_settings, setting_key,
-                    tuning_record)
 
 from sekd_mm.apis import METRICS, synthetic_options
 from sekd_mm.engine import iter_schedule_options
+from sekd_mm.search import Row, Setting, search
+from sekd_mm.search.methods import LEVEL_CHOICES, WARMUP_CHOICES
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PRESETS = dict(
@@ -137,11 +147,18 @@ def parse_args(argv=None):
     parser.add_argument('--seeds', type=int, nargs='+',
                         help='default: 0 1 2 (report), 100 (tune)')
     parser.add_argument('--tuned',
-                        help='tuning.json of a --search: each row\'s chosen '
-                        'factor, levels and warm-up')
+                        help='search.json of a --search (or a committed '
+                        'tuning_*.json): each row\'s chosen factor, levels '
+                        'and warm-up')
     parser.add_argument('--search', action='store_true',
-                        help='with --split tune: the fair protocol of '
-                        'benchmarks/tuning.py for every tuned method')
+                        help='with --split tune: the fair protocol, by the '
+                        'package\'s pruned search (sekd_mm.search), for '
+                        'every tuned method')
+    parser.add_argument('--storage', help='with --search: Optuna storage '
+                        'URL shared by its workers (default: the journal in '
+                        'the split\'s search/ dir)')
+    parser.add_argument('--max-iters', type=int, help='with --search: '
+                        'budget in training iterations')
     parser.add_argument('--dataset', default='synthetic',
                         help='name of the dataset, written into the table '
                         'JSON (default: synthetic)')
@@ -165,6 +182,12 @@ def parse_args(argv=None):
         parser.error('--search tunes: use it with --split tune')
     if args.search and args.tuned:
         parser.error('--search and --tuned exclude each other')
+    if args.search and (args.record or args.report_only):
+        parser.error('--search keeps its trainings in its Optuna storage '
+                     'and writes search.json as it goes: drop --record and '
+                     '--report-only')
+    if not args.search and (args.storage or args.max_iters):
+        parser.error('--storage and --max-iters are options of --search')
     if args.tuned:
         try:
             read_tuned(args.tuned)
@@ -359,19 +382,30 @@ def study_dir(args, name: str) -> str:
 
 
 def read_tuned(path: Optional[str]) -> Dict[str, dict]:
-    """The rows of the ``--tuned`` tuning.json of a ``--search`` (method ->
-    its ``tuning`` record; empty without ``--tuned``). ``ValueError`` for a
-    file that holds no search's rows: the weight grids that wrote such
-    files (before 2026-12-03) are gone."""
+    """The tuned rows of ``--tuned`` (method -> its record, with the
+    ``chosen`` setting; empty without ``--tuned``): a search's
+    ``search.json`` gives each row it confirmed on every seed
+    (``candidates``, best first) at its best setting, with that setting's
+    per-seed tuning values; a committed ``tuning_*.json`` gives its
+    ``rows``. ``ValueError`` for a file that holds neither: the weight
+    grids that wrote such files (before 2026-12-03) are gone."""
     if not path:
         return {}
     with open(path, encoding='utf-8') as f:
         tuning = json.load(f)
+    if 'candidates' in tuning:
+        rows = {}
+        for cand in tuning['candidates']:
+            rows.setdefault(cand['method'], dict(
+                chosen=cand['setting'], values=cand['values'],
+                mean=cand['mean'], search=tuning['study']))
+        return rows
     if 'rows' not in tuning:
         raise ValueError(
-            f'--tuned {path} holds no --search choices ("rows"); give the '
-            'tuning.json of a --split tune --search (the weight grids that '
-            f'wrote such files are at the tag {REMOVED_TAG})')
+            f'--tuned {path} holds no search\'s choices ("candidates" or '
+            '"rows"); give the search.json of a --split tune --search (the '
+            f'weight grids that wrote such files are at the tag '
+            f'{REMOVED_TAG})')
     return tuning['rows']
 
 
@@ -415,89 +449,38 @@ def variants(args, methods: Dict[str, Method]) -> Dict[str, Method]:
             for name, method in methods.items()}
 
 
-def searched(args, methods: Dict[str, Method],
-             settings: Dict[str, List[Setting]]) -> Dict[str, Method]:
-    """The runs' methods of a ``--search``: every tuned method at each of
-    its settings (key :func:`~tuning.setting_key`), the others as they
-    are."""
-    out = {}
-    for name, method in methods.items():
-        if name not in settings:
-            out[name] = method
-            continue
-        for setting in settings[name]:
-            key = setting_key(name, setting)
-            out[key] = at_setting(method, setting, args)._replace(
-                label=f'{method.label} {key[len(name) + 1:]}')
-    return out
+def search_space(methods: Dict[str, Method]) -> Dict[str, Row]:
+    """Every distilling row with the same choices: the factor grid, and the
+    levels (where the method has a level choice) and warm-up choices."""
+    return {name: Row(levels=tuple(LEVEL_CHOICES) if method.level_key
+                      else (None, ), warmups=tuple(WARMUP_CHOICES))
+            for name, method in methods.items() if method.distills}
 
 
-def mean_aps(results: Dict[tuple, dict], keys, seeds) -> Dict[str, float]:
-    """Mean AP (x100) over ``seeds`` of each key that finished on all."""
-    out = {}
-    for key in keys:
-        res = [results.get((key, s)) for s in seeds]
-        if all(res):
-            out[key] = 100 * statistics.mean(
-                r['metrics']['coco/bbox_mAP'] for r in res)
-    return out
+def run_search(args, checkpoint: str) -> dict:
+    """The fair protocol on the tuning split: the package's pruned search
+    (:func:`sekd_mm.search.search`, one worker) over the distilling rows of
+    ``--methods``, each trial a run of the row's config at a setting
+    (:func:`at_setting`) on the study's data, schedule and teacher
+    ``checkpoint``. Returns its result (``search.json`` in
+    ``<split dir>/search``)."""
+    methods = select(args.methods)
+    common = iter_schedule_options(args.student_iters) + data_options(
+        args) + [TEACHER_OPTION + checkpoint, 'val_cfg.type=ValLoop']
 
+    def configure(name: str, setting: Setting):
+        method = at_setting(methods[name], setting, args)
+        return config_of(method, args), common + list(method.options)
 
-def run_search(args, methods: Dict[str, Method], checkpoint: str,
-               teacher_id: str, record: Optional[Record]):
-    """The fair protocol (:mod:`tuning`) on the tuning seeds: rounds of
-    runs until every tuned method's search is complete (with
-    ``--report-only``: as far as the finished runs go). Returns the runs'
-    methods, the results and each tuned method's settings."""
-    settings = {
-        name: [Setting(f) for f in FACTOR_GRID]
-        for name, method in methods.items() if method.distills
-    }
-    while True:
-        current = searched(args, methods, settings)
-        runs = student_runs(args, current, checkpoint, teacher_id)
-        if args.report_only:  # where the search stands: finished runs only
-            results = {(r.name, r.seed): res for r in runs
-                       if (res := finished(r, record))}
-        else:
-            log(f'search: {len(runs)} student runs, {args.jobs} at a time')
-            results = run_all(runs, args.jobs, args.threads, record)
-        aps = mean_aps(results, current, args.seeds)
-        added = {
-            name: next_settings(
-                {s: aps.get(setting_key(name, s)) for s in tried},
-                levels=bool(methods[name].level_key))
-            for name, tried in settings.items()
-        }
-        if not any(added.values()):
-            return current, results, settings
-        for name, new in added.items():
-            if new:
-                log(f'search: {name} next: ' + ', '.join(
-                    setting_key(name, s) for s in new))
-            settings[name] += new
-
-
-def write_search(path: str, results: Dict[tuple, dict],
-                 settings: Dict[str, List[Setting]],
-                 seeds: List[int]) -> dict:
-    """``tuning.json`` of a ``--search``: each tuned row's ``tuning``
-    record (:func:`~tuning.tuning_record`) and, for ``--tuned``, its chosen
-    factor."""
-    rows = {}
-    for name, tried in settings.items():
-        aps = mean_aps(results, [setting_key(name, s) for s in tried], seeds)
-        by_setting = {s: aps[setting_key(name, s)] for s in tried
-                      if setting_key(name, s) in aps}
-        if by_setting:
-            rows[name] = tuning_record(by_setting, seeds)
-    tuning = dict(
-        split='tune', protocol='search (benchmarks/tuning.py)', seeds=seeds,
-        factors={n: r['chosen']['factor'] for n, r in rows.items()},
-        rows=rows)
-    with open(path, 'w', encoding='utf-8') as f:
-        json.dump(tuning, f, indent=2)
-    return tuning
+    work_dir = osp.join(split_dir_of(args), 'search')
+    space = search_space(methods)
+    log(f'search: rows {", ".join(space)}, seeds {args.seeds}, '
+        f'{args.student_iters} iterations a trial; {work_dir}')
+    return search(space, configure, work_dir,
+                  trial_iters=args.student_iters, seeds=args.seeds,
+                  storage=args.storage, max_iters=args.max_iters,
+                  threads=args.threads or os.cpu_count() or 1,
+                  tool='study')
 
 
 def write_table_json(path: str, args, methods: Dict[str, Method],
@@ -628,28 +611,35 @@ def main(argv=None) -> None:
     checkpoint = teacher['checkpoint']
     split_dir = split_dir_of(args)
     if args.search:
-        if not args.report_only and not osp.exists(checkpoint):
-            teacher, teacher_id = retrain_teacher(args, teacher_job, record,
-                                                  teacher_id)
-        # run_search records each run as it finishes
-        methods, results, settings = run_search(
-            args, select(args.methods), checkpoint, teacher_id, record)
-        runs = []
-    else:
-        methods = variants(args, select(args.methods))
+        if not osp.exists(checkpoint):  # its result.json outlived it
+            checkpoint = train_teacher(args, teacher_job, None)['checkpoint']
+        # the search keeps its own trainings (Optuna storage), no record
+        result = run_search(args, checkpoint)
+        chosen = result['chosen']
+        print('\nChosen: ' + (json.dumps(dict(
+            method=chosen['method'], setting=chosen['setting'],
+            tuning_ap=round(100 * chosen['mean'], 2))) if chosen else
+            'none yet') + f'; done: {result["done"]}; cost: '
+            f'{result["cost"]["iters"]} training iterations in '
+            f'{result["cost"]["trainings"]} trainings '
+            f'({result["cost"]["pruned"]} pruned)', flush=True)
+        log(f'done in {(time.time() - start) / 60:.1f} min; '
+            f'{osp.join(split_dir, "search", "search.json")}')
+        return
+    methods = variants(args, select(args.methods))
+    runs = student_runs(args, methods, checkpoint, teacher_id)
+    todo = [r for r in runs if not finished(r, record)]
+    if not args.report_only and not osp.exists(checkpoint) and any(
+            methods[r.name].distills for r in todo):
+        teacher, teacher_id = retrain_teacher(args, teacher_job, record,
+                                              teacher_id)
         runs = student_runs(args, methods, checkpoint, teacher_id)
-        todo = [r for r in runs if not finished(r, record)]
-        if not args.report_only and not osp.exists(checkpoint) and any(
-                methods[r.name].distills for r in todo):
-            teacher, teacher_id = retrain_teacher(args, teacher_job, record,
-                                                  teacher_id)
-            runs = student_runs(args, methods, checkpoint, teacher_id)
-        if args.report_only:
-            results = {(r.name, r.seed): finished(r, record) for r in runs}
-            results = {k: v for k, v in results.items() if v}
-        else:
-            log(f'{len(runs)} student runs, {args.jobs} at a time')
-            results = run_all(runs, args.jobs, args.threads, record)
+    if args.report_only:
+        results = {(r.name, r.seed): finished(r, record) for r in runs}
+        results = {k: v for k, v in results.items() if v}
+    else:
+        log(f'{len(runs)} student runs, {args.jobs} at a time')
+        results = run_all(runs, args.jobs, args.threads, record)
     if record:
         for run in [teacher_job] * (not args.teacher_ckpt) + runs:
             res = teacher if run is teacher_job else \
@@ -664,18 +654,11 @@ def main(argv=None) -> None:
     with open(osp.join(split_dir, 'results.md'), 'w',
               encoding='utf-8') as f:
         f.write(text)
-    if args.search:
-        tuning = write_search(osp.join(split_dir, 'tuning.json'), results,
-                              settings, args.seeds)
-        text += '\nChosen per row: ' + json.dumps(
-            {n: r['chosen'] for n, r in tuning['rows'].items()}) + '\n'
-    else:
-        tuned = list(tuned_settings(args))
-        write_table_json(
-            osp.join(split_dir,
-                     f'accuracy_study_{args.regime}_{args.detector}'
-                     f'{student_suffix(args.student)}.json'),
-            args, methods, results, tuned)
+    tuned = list(tuned_settings(args))
+    write_table_json(
+        osp.join(split_dir, f'accuracy_study_{args.regime}_{args.detector}'
+                 f'{student_suffix(args.student)}.json'),
+        args, methods, results, tuned)
     print('\n' + text, flush=True)
     log(f'done in {(time.time() - start) / 60:.1f} min; report, plot and '
         f'runs in {split_dir}')

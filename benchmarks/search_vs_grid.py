@@ -8,9 +8,9 @@ same-choices grid of that pair.
         [--threads 1] [--work-dir work_dirs/accuracy_study]
         [--max-iters N] [--storage URL]
 
-The pair, its teacher, data, tuning split (the val set generated with
-``TUNE_DATA_SEED``), schedule and rows are the study's
-(``benchmarks/accuracy_study.py --split tune``); the rows default to the
+It runs ``benchmarks/accuracy_study.py --split tune --search`` on the
+pair: the study's teacher, data, tuning split (the val set generated with
+``TUNE_DATA_SEED``), schedule and rows; the rows default to the
 ones the pair's committed grid (``docs/results/tuning_short_<pair>_
 same-choices.json``) tuned that still exist. The search is the package's:
 the same weight grid grown at its edges, levels and warm-up at the best
@@ -31,16 +31,11 @@ import os.path as osp
 import re
 import shutil
 import statistics
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import accuracy_study as study
 from methods import METHODS, student_suffix
-from runs import TEACHER_OPTION, Record, finished, log, teacher_weights
-from tuning import Setting as StudySetting
-
-from sekd_mm.engine import iter_schedule_options
-from sekd_mm.search import Row, Setting, search
-from sekd_mm.search.methods import LEVEL_CHOICES, WARMUP_CHOICES
+from runs import log
 
 REPO = study.REPO
 RESULTS = osp.join(REPO, 'docs', 'results')
@@ -99,28 +94,6 @@ def grid_rows(detector: str, student: str) -> List[str]:
     with open(grid_file(detector, student), encoding='utf-8') as f:
         rows = json.load(f)['rows']
     return [m for m in rows if m in METHODS and METHODS[m].distills]
-
-
-def teacher_checkpoint(args) -> str:
-    """The study's teacher of the pair (trained here once, reused from the
-    work dir or the pair's committed record)."""
-    job = study.teacher_run(args)
-    record = Record(args.record, args.work_dir) if args.record else None
-    teacher = finished(job, record)
-    if teacher is None or not osp.exists(teacher['checkpoint']):
-        # the committed record keeps the grid's teacher
-        teacher = study.train_teacher(args, job, None)
-    log(f'teacher {teacher["checkpoint"]} (weights '
-        f'{teacher_weights(teacher)}, AP '
-        f'{100 * teacher["metrics"]["coco/bbox_mAP"]:.1f})')
-    return teacher['checkpoint']
-
-
-def space(methods: List[str]) -> Dict[str, Row]:
-    """Every row with the same choices (the study's levels and warm-up)."""
-    return {m: Row(levels=tuple(LEVEL_CHOICES) if METHODS[m].level_key
-                   else (None, ), warmups=tuple(WARMUP_CHOICES))
-            for m in methods}
 
 
 # --- the comparison (docs/results/search_vs_grid.{json,md}) ---------------
@@ -276,38 +249,20 @@ def markdown(table: dict) -> str:
 def main(argv=None) -> None:
     own = parse_args(argv)
     os.chdir(REPO)
-    pair = pair_name(own.detector, own.student)
-    record = osp.join(RESULTS, f'accuracy_study_short_{pair}'
-                      '_same-choices_tune_runs.json')
     methods = own.methods or grid_rows(own.detector, own.student)
-    args = study.parse_args([
-        '--split', 'tune', '--detector', own.detector, '--student',
-        own.student, '--work-dir', own.work_dir, '--seeds',
-        *map(str, own.seeds), '--record', record, '--methods', *methods
-    ])
-    checkpoint = teacher_checkpoint(args)
-    common = iter_schedule_options(args.student_iters) + \
-        study.data_options(args) + [TEACHER_OPTION + checkpoint,
-                                    'val_cfg.type=ValLoop']
-
-    def configure(method: str, setting: Setting) -> Tuple[str, List[str]]:
-        row = METHODS[method]
-        at = study.at_setting(row, StudySetting(
-            setting.factor, setting.levels or 'all', setting.warmup), args)
-        return study.config_of(at, args), common + list(at.options)
-
-    work_dir = osp.join(study.split_dir_of(args), 'search')
-    log(f'search on {pair}: rows {", ".join(methods)}, seeds {own.seeds}, '
-        f'{args.student_iters} iterations a trial; {work_dir}')
-    result = search(space(methods), configure, work_dir,
-                    trial_iters=args.student_iters, seeds=own.seeds,
-                    storage=own.storage, max_iters=own.max_iters,
-                    threads=own.threads, tool='search_vs_grid')
+    argv = ['--split', 'tune', '--search', '--detector', own.detector,
+            '--student', own.student, '--work-dir', own.work_dir,
+            '--threads', str(own.threads), '--seeds', *map(str, own.seeds),
+            '--methods', *methods]
+    argv += ['--storage', own.storage] if own.storage else []
+    argv += ['--max-iters', str(own.max_iters)] if own.max_iters else []
+    study.main(argv)
     # partial results too ("done" says whether the protocol is through)
-    shutil.copyfile(osp.join(work_dir, 'search.json'),
-                    result_file(own.detector, own.student))
-    log(f'written {result_file(own.detector, own.student)} (done: '
-        f'{result["done"]})')
+    args = study.parse_args(argv)
+    result = result_file(own.detector, own.student)
+    shutil.copyfile(osp.join(study.split_dir_of(args), 'search',
+                             'search.json'), result)
+    log(f'written {result}')
 
 
 if __name__ == '__main__':

@@ -1,10 +1,10 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """benchmarks/accuracy_study.py and its run bookkeeping (benchmarks/runs.py):
-method table, cfg-options, the search, report maths, the committed
+method table, cfg-options, the search (the package's, sekd_mm.search),
+report maths, the committed
 records' digests, and a real run at toy size (train, evaluate, cache,
 record, report)."""
 import json
-import math
 import os
 import os.path as osp
 import shutil
@@ -18,12 +18,12 @@ from test_tools import PY, REPO, run
 
 from sekd_mm.datasets import synthetic_cfg_options
 from sekd_mm.models.utils import SHIPPED
+from sekd_mm.search import Row, Setting
 
 sys.path.insert(0, osp.join(REPO, 'benchmarks'))
 import accuracy_study  # noqa: E402
 import methods  # noqa: E402
 import runs  # noqa: E402
-import tuning  # noqa: E402
 
 sys.path.pop(0)
 
@@ -226,17 +226,19 @@ def test_weight_options_scale_every_loss_weight():
 
 
 def test_tuned_takes_a_searchs_choices_only(tmp_path, capsys):
-    """``--tuned`` reads the rows of a ``--search``; a tuning.json without
-    them (the weight grids' of before 2026-12-03) is refused before any run
-    and the error says what to give; a row of a method that no longer
-    exists (a graph candidate of the committed choices) is ignored."""
+    """``--tuned`` reads a search's choices: the rows a ``search.json``
+    confirmed (each at its best setting), or the ``rows`` of a committed
+    grid's tuning.json; a file without either (the weight grids' of before
+    2026-12-03) is refused before any run and the error says what to give;
+    a row of a method that no longer exists (a graph candidate of the
+    committed choices) is ignored."""
     old = tmp_path / 'tuning.json'
     old.write_text(json.dumps(dict(split='tune', seeds=[100],
                                    factors=dict(sekd=1.0))))
     with pytest.raises(SystemExit):
         accuracy_study.main(['--tuned', str(old), '--work-dir',
                              str(tmp_path / 'study')])
-    assert 'holds no --search choices' in capsys.readouterr().err
+    assert 'holds no search\'s choices' in capsys.readouterr().err
     assert not (tmp_path / 'study').exists()
     with pytest.raises(ValueError, match='--split tune --search'):
         accuracy_study.read_tuned(str(old))
@@ -247,9 +249,26 @@ def test_tuned_takes_a_searchs_choices_only(tmp_path, capsys):
     assert set(rows) - set(methods.METHODS)  # the candidates' rows
     settings = accuracy_study.tuned_settings(args)
     assert set(settings) <= set(methods.METHODS)
-    assert settings['sekd'] == tuning.Setting(**rows['sekd']['chosen'])
+    assert settings['sekd'] == Setting(**rows['sekd']['chosen'])
     # an ablation of the peers takes its peer's choice
     assert settings['pkd_no_small'] == settings['pkd']
+    # a search.json: each confirmed row at its best candidate
+    found = tmp_path / 'search.json'
+    found.write_text(json.dumps(dict(study='s', candidates=[
+        _candidate('cwd', 0.3, 'all', 0, 0.061),
+        _candidate('sekd', 3.0, 'no_small', 100, 0.058),
+        _candidate('cwd', 1.0, 'no_small', 100, 0.052)])))
+    args = accuracy_study.parse_args(['--tuned', str(found)])
+    assert accuracy_study.tuned_settings(args)['cwd'] == Setting(0.3, 'all',
+                                                                 0)
+    assert set(accuracy_study.read_tuned(str(found))) == {'cwd', 'sekd'}
+
+
+def _candidate(method, factor, levels, warmup, mean):
+    """A ``candidates`` entry of a search.json."""
+    return dict(method=method, setting=dict(factor=factor, levels=levels,
+                                            warmup=warmup),
+                values={'100': mean, '101': mean}, mean=mean)
 
 
 def _fake_results(keys, seeds, ap_of):
@@ -258,95 +277,59 @@ def _fake_results(keys, seeds, ap_of):
             for k in keys for s in seeds}
 
 
-def _search_keys(names):
-    """Every run key that a search of the methods ``names`` can make, with
-    its method and setting."""
-    return {tuning.setting_key(name, setting): (name, setting)
-            for name in names for factor in tuning.FACTOR_LADDER
-            for levels in methods.LEVEL_CHOICES
-            for warmup in methods.WARMUP_CHOICES
-            for setting in [tuning.Setting(factor, levels, warmup)]}
+def test_search_is_the_package_search(tmp_path, monkeypatch, capsys):
+    """``--split tune --search`` runs ``sekd_mm.search.search`` (faked
+    here) with the study's rows, each offered the same choices, and trials
+    that are the study's runs at a setting on the tuning split; ``--tuned``
+    then applies the search's choice (factor, levels, warm-up) in the
+    report split, and the table JSON carries it."""
+    teacher = tmp_path / 'teacher.pth'
+    teacher.write_bytes(b'')
+    work = tmp_path / 'study'
+    calls = []
 
+    def fake_search(space, configure, work_dir, **options):
+        calls.append((space, configure, work_dir, options))
+        return dict(chosen=dict(_candidate('sekd_v', 3.0, 'no_small', 100,
+                                           0.05)), done=True,
+                    cost=dict(iters=900, trainings=4, pruned=2))
 
-def test_search_offers_every_row_the_same_choices(tmp_path, monkeypatch):
-    """--search: the factor grid at all levels and no warm-up, extended
-    while its best is at an edge, then every levels / warm-up choice at the
-    best factor; tuning.json keeps each row's record, and --tuned applies
-    the chosen setting (factor, levels, warm-up) in the report split."""
-    args = accuracy_study.parse_args(
-        ['--split', 'tune', '--search', '--seeds', '100', '101',
-         '--methods', 'alone', 'sekd_v', 'pkd', 'ega', '--work-dir',
-         str(tmp_path)])
-    # made-up AP: sekd_v peaks at x3 with the small levels left out and
-    # warm-up; PKD's best is past the grid's top (x30), EGA at x1
-    peak = dict(sekd_v=3.0, pkd=30.0, ega=1.0)
-    keys = _search_keys(peak)
-
-    def ap_of(key, seed):
-        if key not in keys:  # the student alone
-            return 3.0
-        name, setting = keys[key]
-        ap = 10 - abs(math.log10(setting.factor / peak[name]))
-        if name == 'sekd_v':
-            ap += 0.5 * (setting.levels == 'no_small') + 0.2 * bool(
-                setting.warmup)
-        return ap + 0.1 * (seed == 101)
-
-    rounds = []
-
-    def fake_run_all(todo, jobs, threads=None, record=None):
-        rounds.append(sorted({r.name for r in todo}))
-        return _fake_results({r.name for r in todo}, args.seeds, ap_of)
-
-    monkeypatch.setattr(accuracy_study, 'run_all', fake_run_all)
-    sel = methods.select(args.methods)
-    current, results, settings = accuracy_study.run_search(
-        args, sel, '/t.pth', 'teacher', None)
-    assert rounds[0] == sorted(
-        ['alone'] + [f'{n}@x{f:g}' for n in ('sekd_v', 'pkd', 'ega')
-                     for f in tuning.FACTOR_GRID])
-    assert [s.factor for s in settings['pkd'][:6]] == [
-        0.3, 1.0, 3.0, 10.0, 30.0, 100.0]
-    assert 'ega@x1+no_small' not in current  # EGA has no level choice
-    assert 'ega@x1+wu100' in current
-    # --report-only: the search as far as the finished runs go (here the
-    # first grid, PKD's missing one run: no decision is taken for PKD, the
-    # other rows' next settings are listed but not run)
-    first = set(rounds[0]) - {'pkd@x10'}
-    monkeypatch.setattr(
-        accuracy_study, 'finished',
-        lambda run, record: results.get((run.name, run.seed))
-        if run.name in first else None)
-    args.report_only = True
-    _, partial, partial_settings = accuracy_study.run_search(
-        args, sel, '/t.pth', 'teacher', None)
-    assert {k for k, _ in partial} == first
-    assert len(partial_settings['pkd']) == 4
-    assert len(partial_settings['sekd_v']) == 4 + 3  # the choices at x3
-    args.report_only = False
-    saved = accuracy_study.write_search(
-        str(tmp_path / 'tuning.json'), results, settings, args.seeds)
-    row = saved['rows']['sekd_v']
-    assert row['chosen'] == dict(factor=3.0, levels='no_small', warmup=100)
-    assert row['seeds'] == [100, 101]
-    assert row['grid']['factor'] == [0.3, 1.0, 3.0, 10.0]
-    assert row['grid']['levels'] == ['all', 'no_small']
-    assert saved['rows']['pkd']['chosen']['factor'] == 30.0
-    assert saved['factors']['pkd'] == 30.0
-
-    report = accuracy_study.parse_args(
-        ['--methods', 'alone', 'sekd_v', 'pkd', '--tuned',
-         str(tmp_path / 'tuning.json'), '--work-dir', str(tmp_path)])
-    chosen = accuracy_study.variants(report, methods.select(report.methods))
-    cfg = runs.resolve_config(
-        chosen['sekd_v'].config('retinanet'), list(chosen['sekd_v'].options))
+    monkeypatch.setattr(accuracy_study, 'search', fake_search)
+    accuracy_study.main(['--split', 'tune', '--search', '--seeds', '100',
+                         '101', '--methods', 'alone', 'sekd_v', 'pkd', 'ega',
+                         '--teacher-ckpt', str(teacher), '--work-dir',
+                         str(work), '--threads', '1'])
+    assert '"tuning_ap": 5.0' in capsys.readouterr().out
+    (space, configure, work_dir, options), = calls
+    levels = tuple(methods.LEVEL_CHOICES)
+    assert space == dict(
+        sekd_v=Row(levels=levels, warmups=(0, 100)),
+        pkd=Row(levels=levels, warmups=(0, 100)),
+        ega=Row(warmups=(0, 100)))  # EGA has no level choice
+    assert work_dir == str(work / 'short-tune' / 'search')
+    assert (options['seeds'], options['trial_iters'], options['threads'],
+            options['storage']) == ([100, 101], 300, 1, None)
+    config, opts = configure('sekd_v', Setting(3.0, 'no_small', 100))
+    cfg = runs.resolve_config(config, opts)
     assert tuple(cfg.model.distiller.sekd.levels) == ('p2', 'p3', 'p4')
     assert cfg.model.distill_warmup_iters == 100
     assert cfg.model.distiller.sekd.alpha == pytest.approx(3 * SHIPPED.alpha)
     assert cfg.model.distiller.sekd.beta == 0
+    assert cfg.model.teacher_ckpt == str(teacher)
+    assert cfg.train_cfg.max_iters == 300
+    assert '_tune1/' in cfg.val_dataloader.dataset.data_root
 
-    # the reported table's JSON: dataset, AP per seed, tuning, config
-    report.seeds = [0, 1]
+    # --tuned search.json in the report split
+    found = tmp_path / 'search.json'
+    found.write_text(json.dumps(dict(study='s', candidates=[
+        _candidate('sekd_v', 3.0, 'no_small', 100, 0.05)])))
+    report = accuracy_study.parse_args(
+        ['--methods', 'alone', 'sekd_v', 'pkd', '--tuned', str(found),
+         '--work-dir', str(tmp_path), '--seeds', '0', '1'])
+    chosen = accuracy_study.variants(report, methods.select(report.methods))
+    assert list(chosen['sekd_v'].options) == configure('sekd_v', Setting(
+        3.0, 'no_small', 100))[1][-len(chosen['sekd_v'].options):]
+    assert chosen['pkd'] == methods.METHODS['pkd']  # not confirmed
     results = _fake_results(list(chosen), [0, 1],
                             lambda k, s: 5.0 + s + (k != 'alone'))
     path = tmp_path / 'table.json'
@@ -359,42 +342,33 @@ def test_search_offers_every_row_the_same_choices(tmp_path, monkeypatch):
         {'0': 6.0, '1': 7.0})
     assert table['methods']['sekd_v']['tuning']['chosen']['levels'] == \
         'no_small'
+    assert table['methods']['sekd_v']['tuned']
+    assert not table['methods']['pkd']['tuned']
     assert 'tuning' not in table['methods']['alone']
 
 
-def test_search_command_writes_its_choices(tmp_path, monkeypatch, capsys):
-    """``--split tune --search`` from the command line (the runs faked,
-    the teacher given): the split's tuning.json holds each tuned row's
-    record, which ``--tuned`` then reads."""
-    teacher = tmp_path / 'teacher.pth'
-    teacher.write_bytes(b'')
-    keys = _search_keys(['sekd_v'])
+@pytest.mark.parametrize('argv,error', [
+    (['--search', '--split', 'tune', '--record', 'r.json'], 'drop --record'),
+    (['--search', '--split', 'tune', '--report-only'], 'drop --record'),
+    (['--storage', 'sqlite:///x.db'], 'options of --search'),
+    (['--search'], 'use it with --split tune'),
+])
+def test_search_options_are_checked(argv, error, capsys):
+    with pytest.raises(SystemExit):
+        accuracy_study.parse_args(argv)
+    assert error in capsys.readouterr().err
 
-    def ap_of(key, seed):  # peaks at x1, no_small, no warm-up
-        if key not in keys:
-            return 3.0
-        setting = keys[key][1]
-        return (10 - abs(math.log10(setting.factor)) +
-                (setting.levels == 'no_small') - 0.5 * bool(setting.warmup))
 
-    seeds = [100, 101]
-    monkeypatch.setattr(
-        accuracy_study, 'run_all', lambda todo, *a, **k: _fake_results(
-            {r.name for r in todo}, seeds, ap_of))
-    work = tmp_path / 'study'
-    accuracy_study.main(['--split', 'tune', '--search', '--seeds', '100',
-                         '101', '--methods', 'alone', 'sekd_v',
-                         '--teacher-ckpt', str(teacher), '--work-dir',
-                         str(work)])
-    assert 'Chosen per row: {"sekd_v": {"factor": 1.0, "levels": ' \
-        '"no_small", "warmup": 0}}' in capsys.readouterr().out
-    path = work / 'short-tune' / 'tuning.json'
-    saved = json.loads(path.read_text())
-    assert saved['seeds'] == seeds and list(saved['rows']) == ['sekd_v']
-    assert len(saved['rows']['sekd_v']['ap']) == 4 + 3  # grid, choices
-    args = accuracy_study.parse_args(['--tuned', str(path)])
-    assert accuracy_study.tuned_settings(args)['sekd_v'] == tuning.Setting(
-        1.0, 'no_small', 0)
+def _grid_method(args, key):
+    """The method of a run key of the committed grids, e.g.
+    ``sekd@x3+no_small+wu100`` (the start's levels and warm-up, all and 0,
+    are not written)."""
+    name, rest = key.split('@x')
+    factor, *parts = rest.split('+')
+    levels = next((p for p in parts if p in methods.LEVEL_CHOICES), 'all')
+    warmup = next((int(p[2:]) for p in parts if p.startswith('wu')), 0)
+    return accuracy_study.at_setting(
+        methods.METHODS[name], Setting(float(factor), levels, warmup), args)
 
 
 @pytest.mark.parametrize('student,keys', [
@@ -406,22 +380,17 @@ def test_committed_search_runs_keep_their_digests(student, keys):
     """SEKD's weight factors are in the shipped design's weights
     (``SHIPPED``): the record digest of a run of a committed same-choices
     search, recomputed from its run key, is the one its record holds, so
-    that the search reuses it. The 3x runs are those the configs ship."""
+    that the committed grids describe the configs as they are. The 3x runs
+    are those the configs ship."""
     suffix = methods.student_suffix(student)
     record = osp.join(REPO, 'docs', 'results', f'accuracy_study_short_'
                       f'retinanet{suffix}_same-choices_tune_runs.json')
     with open(record, encoding='utf-8') as f:
         recorded = json.load(f)['runs']
     args = accuracy_study.parse_args(
-        ['--split', 'tune', '--search', '--student', student, '--seeds',
-         '100', '--methods', 'sekd', 'sekd_v', 'pkd'])
-    by_key = _search_keys(args.methods)
-    settings = {}
-    for key in keys:
-        name, setting = by_key[key]
-        settings.setdefault(name, []).append(setting)
-    chosen = accuracy_study.searched(args, methods.select(list(settings)),
-                                     settings)
+        ['--split', 'tune', '--student', student, '--seeds', '100',
+         '--methods', 'sekd', 'sekd_v', 'pkd'])
+    chosen = {key: _grid_method(args, key) for key in keys}
     made = accuracy_study.student_runs(args, chosen, 'CHECKPOINT',
                                        recorded['teacher']['weights'])
     assert sorted(r.name for r in made) == sorted(keys)
@@ -611,7 +580,7 @@ def test_study_tunes_then_reports_and_caches(data_root, tmp_path):
     """The study for real at toy size: a search's choice (here written
     from made-up results) run on the tuning split and on the reported one,
     the work-dir cache, the record, and the table rebuilt from the record
-    alone. (The search's rounds: test_search_*, with the runs faked.)"""
+    alone. (The search itself: tests/test_search.py.)"""
     work = tmp_path / 'study'
     common = [PY, 'benchmarks/accuracy_study.py', '--work-dir', str(work),
               '--data-root', data_root + '/', '--teacher-iters', '2',
@@ -624,12 +593,9 @@ def test_study_tunes_then_reports_and_caches(data_root, tmp_path):
     half_alpha, = [o for o in methods.weight_options(sekd_v, sekd_v.embedded,
                                                      0.5) if '.alpha=' in o]
     # committed files, as in docs/results/: the search's choices ...
-    tuned = tmp_path / 'tuning.json'
-    chosen = tuning.Setting(0.5, 'no_small', 0)
-    accuracy_study.write_search(
-        str(tuned), _fake_results(['sekd_v@x0.5+no_small', 'sekd_v@x1'],
-                                  [100], lambda k, s: 5.0 - ('x1' in k)),
-        {'sekd_v': [chosen, tuning.Setting(1.0)]}, [100])
+    tuned = tmp_path / 'search.json'
+    tuned.write_text(json.dumps(dict(study='s', candidates=[
+        _candidate('sekd_v', 0.5, 'no_small', 0, 0.05)])))
     # ... run on the tuning split's val set
     proc = run(common + ['--split', 'tune', '--tuned', str(tuned)], env=env)
     assert '| SEKD V only (beta = gamma = 0) |' in proc.stdout

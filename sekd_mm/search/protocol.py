@@ -9,7 +9,7 @@ The same rules for every row (method) of the space, in this order:
    looked at: when it is the lowest (highest) factor tried and the ladder
    goes further, the next lower (higher) ladder value is added, and so on
    until the best lies inside the grid or at the end of the ladder (the
-   rule of ``benchmarks/tuning.py``, on one seed).
+   rule of the accuracy study's exhaustive grids, on one seed).
 2. **Levels and warm-up.** At that best factor, every other (levels,
    warm-up) combination of the row, on the first seed.
 3. **Seeds for the settings that can win.** Once every row is through 1

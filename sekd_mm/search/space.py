@@ -1,9 +1,9 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """The search space: one row of choices per distillation method.
 
-Every row is offered the same kinds of choices (the fair protocol of
-``benchmarks/tuning.py``): a loss-weight factor grid that may grow along a
-ladder, the distilled FPN levels, and the distillation loss warm-up. A point
+Every row is offered the same kinds of choices (the fair protocol of the
+accuracy study): a loss-weight factor grid that may grow along a ladder,
+the distilled FPN levels, and the distillation loss warm-up. A point
 of a row is a :class:`Setting`; a training is a :class:`TrialKey` (a
 method's setting on one seed).
 
@@ -115,7 +115,7 @@ class Row:
 def preference(setting: Setting, row: Row) -> tuple:
     """How a setting ranks among settings of equal value (greater first):
     the start's levels, then its warm-up, then a factor closer to 1 (the
-    rule of ``benchmarks/tuning.py``)."""
+    rule of the accuracy study's exhaustive grids)."""
     levels, warmup = row.start
     return (setting.levels == levels, setting.warmup == warmup,
             -abs(setting.factor - 1))
