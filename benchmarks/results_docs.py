@@ -65,6 +65,8 @@ import sys
 import zlib
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+import real_image_study  # the command's tables on real-image sets
+import search_vs_grid  # the pruned search's table, where one is run
 import yaml
 from methods import DEFAULT_STUDENT, METHODS, STUDENTS, student_suffix
 
@@ -852,13 +854,11 @@ def whole_files(studies: List[Study], root: str) -> Dict[str, str]:
     out = {folder_metafile(f): metafile(studies, resolve, f)
            for f in FOLDERS}
     out[MODEL_INDEX] = model_index()
-    import real_image_study  # the command's tables on real-image sets
     for name in sorted(os.listdir(osp.join(root, RESULTS))):
         if real_image_study.TABLE.match(name):
             data = _load(osp.join(root, RESULTS, name))
             out[f'{RESULTS}/{name[:-len(".json")]}.md'] = \
                 real_image_study.markdown(data)
-    import search_vs_grid  # the pruned search's table, where one is run
     table = search_vs_grid.comparison(osp.join(root, RESULTS), studies)
     if table is not None:
         out[search_vs_grid.TABLE_JSON] = json.dumps(table, indent=2) + '\n'
