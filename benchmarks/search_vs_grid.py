@@ -29,13 +29,12 @@ import json
 import os
 import os.path as osp
 import re
-import shutil
 import statistics
 from typing import Dict, List, Optional, Sequence
 
 import accuracy_study as study
 from methods import METHODS, student_suffix
-from runs import log
+from runs import finished, log, teacher_weights
 
 REPO = study.REPO
 RESULTS = osp.join(REPO, 'docs', 'results')
@@ -113,7 +112,7 @@ def grid_iters(runs: Dict[str, dict], rows: Sequence[str],
 
 
 def pair_entry(search: dict, grid_runs: Dict[str, dict], study,
-               prefix: str) -> dict:
+               prefix: str, teacher_key: str = 'teacher') -> dict:
     """One pair of the comparison: the search's cost against the grid's,
     its choice, and where the chosen row stands on the reported split.
 
@@ -124,6 +123,7 @@ def pair_entry(search: dict, grid_runs: Dict[str, dict], study,
             with per-seed AP and paired differences to the student alone).
         prefix: the grid's run-key prefix, ``[<detector>/]short-tune
             [_<student>]``.
+        teacher_key: the grid's teacher in ``grid_runs``.
     """
     rows = list(search['search']['space'])
     seeds = search['search']['seeds']
@@ -142,7 +142,11 @@ def pair_entry(search: dict, grid_runs: Dict[str, dict], study,
         failed=search['cost']['fail'], chosen=None,
         best_reported_key=best.key,
         best_reported_delta_ap=round(statistics.mean(best.deltas), 3),
-        reported_seeds=study.seeds)
+        reported_seeds=study.seeds,
+        teacher_weights=search.get('teacher_weights'),
+        grid_teacher_weights=grid_runs[teacher_key]['weights'])
+    entry['same_teacher'] = \
+        entry['teacher_weights'] == entry['grid_teacher_weights']
     if chosen is None:
         return entry
     row = reported[chosen['method']]
@@ -187,7 +191,9 @@ def comparison(results_dir: str, studies) -> Optional[dict]:
             grid_runs = json.load(f)['runs']
         prefix = ('' if detector == 'retinanet' else f'{detector}/') + \
             'short-tune' + student_suffix(student)
-        pairs[pair] = pair_entry(search, grid_runs, study, prefix)
+        teacher = ('' if detector == 'retinanet' else f'{detector}/') + \
+            'teacher'
+        pairs[pair] = pair_entry(search, grid_runs, study, prefix, teacher)
     if not pairs:
         return None
     return dict(goal=dict(max_fraction_of_grid=round(GOAL_FRACTION, 4),
@@ -219,7 +225,8 @@ def markdown(table: dict) -> str:
         'search chose another); spread: the std of '
         'the paired per-seed differences to the best reported row. Goal: '
         f'≤ {GOAL_FRACTION:.0%} of the grid\'s iterations, the chosen row '
-        'within the spread of the best.', '',
+        'within the spread of the best. The search runs on the grid\'s '
+        'teacher (the same weights digest) unless marked ‡.', '',
         '| Pair | Search iters | Grid iters | Fraction | Trainings '
         '(pruned) | Chosen | Tuning AP | Reported ΔAP | Best reported | '
         'Behind best ± spread | Goal |',
@@ -243,6 +250,16 @@ def markdown(table: dict) -> str:
             f'{e["best_reported_key"]} {e["best_reported_delta_ap"]:+.2f} | '
             + (f'{e["behind_best"]:.2f} ± {e["reported_spread"]:.2f} | '
                if chosen else '- | ') + f'{status} |')
+        if not e['same_teacher']:
+            lines[-1] = lines[-1].replace(f'| {pair} |', f'| {pair} ‡ |', 1)
+    other = [p for p, e in table['pairs'].items() if not e['same_teacher']]
+    if other:
+        lines += ['', '‡ The search\'s teacher is not the grid\'s (weights '
+                  'digests: ' + '; '.join(
+                      f'{p}: search {table["pairs"][p]["teacher_weights"]}, '
+                      f'grid {table["pairs"][p]["grid_teacher_weights"]}'
+                      for p in other) + '): the same command gave another '
+                  'teacher on the machine of the search.']
     return '\n'.join(lines) + '\n'
 
 
@@ -257,12 +274,18 @@ def main(argv=None) -> None:
     argv += ['--storage', own.storage] if own.storage else []
     argv += ['--max-iters', str(own.max_iters)] if own.max_iters else []
     study.main(argv)
-    # partial results too ("done" says whether the protocol is through)
+    # partial results too ("done" says whether the protocol is through),
+    # with the teacher's weights digest (the grid's may be another one)
     args = study.parse_args(argv)
-    result = result_file(own.detector, own.student)
-    shutil.copyfile(osp.join(study.split_dir_of(args), 'search',
-                             'search.json'), result)
-    log(f'written {result}')
+    with open(osp.join(study.split_dir_of(args), 'search', 'search.json'),
+              encoding='utf-8') as f:
+        result = json.load(f)
+    teacher = finished(study.teacher_run(args), None)
+    result['teacher_weights'] = teacher_weights(teacher)
+    path = result_file(own.detector, own.student)
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(result, f, indent=2)
+    log(f'written {path}')
 
 
 if __name__ == '__main__':

@@ -23,15 +23,24 @@ sys.path.pop(0)
 PAIR = 'retinanet_mbv2'
 
 
-def _search(method: str, setting: dict, iters: int, done=True) -> dict:
+def _grid_teacher() -> str:
+    """The weights digest of the teacher of the pair's grid."""
+    with open(osp.join(RESULTS, f'accuracy_study_short_{PAIR}_same-choices'
+                       '_tune_runs.json')) as f:
+        return json.load(f)['runs']['teacher']['weights']
+
+
+def _search(method: str, setting: dict, iters: int, done=True,
+            teacher=None) -> dict:
     """A search result as ``sekd_mm.search`` writes it (the fields the
-    comparison reads)."""
+    comparison reads), with the teacher's digest that
+    ``search_vs_grid.py`` adds (default: the grid's)."""
     grid = json.load(open(osp.join(
         RESULTS, f'tuning_short_{PAIR}_same-choices.json')))
     rows = [m for m in grid['rows'] if m != 'alone']
     return dict(
-        done=done, search=dict(space={m: {} for m in rows},
-                               seeds=grid['seeds']),
+        done=done, teacher_weights=teacher or _grid_teacher(),
+        search=dict(space={m: {} for m in rows}, seeds=grid['seeds']),
         chosen=dict(method=method, setting=setting, mean=0.123),
         cost=dict(iters=iters, trial_iters=300, trainings=40, pruned=25,
                   complete=15, fail=0))
@@ -118,3 +127,19 @@ def test_no_table_without_a_search_result(results):
     studies = results_docs.load_studies(str(results))
     assert search_vs_grid.comparison(str(results), studies) is None
     assert _table(results, _search('cwd', {'factor': 0.3}, 1)) is not None
+
+
+def test_another_teacher_is_marked(results):
+    reported = json.load(open(osp.join(
+        RESULTS, f'accuracy_study_short_{PAIR}.json')))['methods']
+    cwd = reported['cwd']['tuning']['chosen']
+    same = _table(results, _search('cwd', cwd, 6000))
+    assert same['pairs'][PAIR]['same_teacher']
+    assert '‡' not in search_vs_grid.markdown(same).split('\n', 3)[3]
+    other = _table(results, _search('cwd', cwd, 6000, teacher='0' * 16))
+    entry = other['pairs'][PAIR]
+    assert not entry['same_teacher']
+    assert entry['grid_teacher_weights'] == _grid_teacher()
+    text = search_vs_grid.markdown(other)
+    assert f'| {PAIR} ‡ |' in text
+    assert f'search {"0" * 16}, grid {_grid_teacher()}' in text
