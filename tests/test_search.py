@@ -385,6 +385,24 @@ def test_bad_search_fails_before_training(data_root, teacher, tmp_path):
     assert not osp.exists(tmp_path / 'trials')
 
 
+@pytest.mark.parametrize('trial_iters,interval', [(300, 100), (150, 50),
+                                                  (100, 34)])
+def test_default_pruner_has_one_rung_at_a_third(data_root, teacher,
+                                                tmp_path, trial_iters,
+                                                interval):
+    """By default a trial is evaluated every third of its schedule, and
+    successive halving's one rung that can prune is the first: the next
+    one is at or past the schedule's end, where the hook prunes nothing."""
+    worker = Worker(dict(sekd=row(1.0)), Configure(data_root, teacher),
+                    str(tmp_path), trial_iters=trial_iters)
+    assert worker.eval_interval == interval
+    assert worker.pruner == dict(type='SuccessiveHalvingPruner',
+                                 min_resource=interval, reduction_factor=3,
+                                 min_early_stopping_rate=0)
+    assert 3 * interval >= trial_iters
+    assert not osp.exists(tmp_path / 'trials')
+
+
 def test_budget_stops_before_a_trial_that_does_not_fit(data_root, teacher,
                                                       tmp_path):
     configure = Configure(data_root, teacher)

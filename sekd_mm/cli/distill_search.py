@@ -101,11 +101,11 @@ def add_search_arguments(parser) -> None:
     group.add_argument('--eval-interval', type=_positive,
                        help='iterations between a trial\'s evaluations on '
                        'the tuning split (the pruner\'s steps; default '
-                       'trial iterations / 9)')
+                       'trial iterations / 3)')
     group.add_argument('--pruner', type=_json_dict,
                        help='an Optuna pruner as JSON, e.g. \'{"type": '
                        '"HyperbandPruner"}\' (default successive halving, '
-                       'rungs at 1/9 and 1/3 of a trial; \'{"type": '
+                       'one rung at 1/3 of a trial; \'{"type": '
                        '"NopPruner"}\' prunes nothing)')
     group.add_argument('--storage',
                        help='Optuna storage URL shared by workers (e.g. '

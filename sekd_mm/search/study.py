@@ -97,8 +97,9 @@ class Worker:
             :mod:`~sekd_mm.search.protocol`).
         confirm_top: how many settings get the other seeds.
         eval_interval: iterations between evaluations (the pruner's
-            steps); default ``trial_iters / 9`` rounded up (rungs at 1/9
-            and 1/3 of the schedule with the default pruner).
+            steps); default ``trial_iters / 3`` rounded up: the default
+            pruner's one rung at a third of the schedule (its next rung,
+            the schedule's end, prunes nothing).
         pruner: an Optuna pruner as a dict
             (:func:`~sekd_mm.search.build_pruner`); default
             :func:`~sekd_mm.search.default_pruner`;
@@ -165,9 +166,9 @@ class Worker:
             raise SearchError(f'heartbeat_interval must be > 0 s, got '
                               f'{heartbeat_interval!r}')
         self.trial_iters = int(trial_iters)
-        # 1/9 of the schedule, rounded up: the default pruner's rungs (1/9,
-        # 1/3) are then never in the schedule's last ninth
-        self.eval_interval = int(eval_interval or -(-self.trial_iters // 9))
+        # a third of the schedule, rounded up (default_pruner: why not
+        # earlier)
+        self.eval_interval = int(eval_interval or -(-self.trial_iters // 3))
         if not 1 <= self.eval_interval <= self.trial_iters:
             raise SearchError(f'eval_interval must be within 1 and '
                               f'trial_iters ({self.trial_iters}), got '
