@@ -26,7 +26,7 @@ def default_pruner(eval_interval: int) -> dict:
     Why not earlier: with rungs at 1/9 and 1/3 of a 300-iteration trial
     (the accuracy study's short regime, tuning split, 2026-12-07), the AP
     at 1/9 read 0.0 to 0.3 for every trial of the quarter-width R-18 pair,
-    and 16 of its first 23 trials were pruned there on those near-ties;
+    and 15 of its first 25 trials were pruned there on those near-ties;
     the AP at 1/3 (0.0 to 0.7) was not yet in the order of the end
     (3.0 to 7.7) either, so even one rung there prunes on weak evidence.
 
