@@ -54,6 +54,7 @@ FIGURE = 'results.png'
 def add_search_arguments(parser) -> None:
     """The ``--search`` options of ``sekd-mm distill``."""
     from sekd_mm.search import FACTOR_GRID, FACTOR_LADDER
+    from sekd_mm.search.protocol import CONFIRM_TOP
     group = parser.add_argument_group(
         'search (--search): choose the distiller on a tuning split of the '
         'train set, then train it and the student alone on all of it')
@@ -76,8 +77,9 @@ def add_search_arguments(parser) -> None:
                        default=[100, 101],
                        help='tuning seeds: the first for every setting, '
                        'all for the --confirm-top best (default 100 101)')
-    group.add_argument('--confirm-top', type=_positive, default=3,
-                       help='settings that get every seed (default 3)')
+    group.add_argument('--confirm-top', type=_positive, default=CONFIRM_TOP,
+                       help='settings that get every seed (default '
+                       '%(default)s)')
     group.add_argument('--factors', type=float, nargs='+',
                        default=list(FACTOR_GRID),
                        help='the first loss-weight factor grid of every row '

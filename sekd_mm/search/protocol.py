@@ -27,6 +27,8 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .space import Row, Setting, TrialKey, preference
 
+#: How many settings are trained on the other seeds, by default.
+CONFIRM_TOP = 3
 #: Outcome states of a training (``PENDING``: planned, queued or running).
 PENDING, COMPLETE, PRUNED, FAIL = 'PENDING', 'COMPLETE', 'PRUNED', 'FAIL'
 

@@ -34,7 +34,7 @@ from optuna.trial import TrialState
 
 from sekd_mm.apis import log
 from sekd_mm.utils import find_config
-from .protocol import COMPLETE, FAIL, PRUNED, factor_order, plan
+from .protocol import COMPLETE, CONFIRM_TOP, FAIL, PRUNED, factor_order, plan
 from .pruners import build_pruner, default_pruner
 from .records import (HEARTBEAT, PARAMS, TrialRecord, iterations, outcomes,
                       read_records, trial_params)
@@ -133,7 +133,7 @@ class Worker:
                  *,
                  trial_iters: int,
                  seeds: Sequence[int] = (0, 1),
-                 confirm_top: int = 3,
+                 confirm_top: int = CONFIRM_TOP,
                  eval_interval: Optional[int] = None,
                  pruner: Optional[dict] = None,
                  metric: str = 'coco/bbox_mAP',
