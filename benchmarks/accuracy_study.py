@@ -589,7 +589,9 @@ def train_teacher(args, job: Run, record: Optional[Record]) -> dict:
     return teacher
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> Optional[dict]:
+    """Run the study; returns the search's result with ``--search`` (also
+    in ``<split dir>/search/search.json``), else None."""
     args = parse_args(argv)
     os.chdir(REPO)
     start = time.time()
@@ -625,7 +627,7 @@ def main(argv=None) -> None:
             f'({result["cost"]["pruned"]} pruned)', flush=True)
         log(f'done in {(time.time() - start) / 60:.1f} min; '
             f'{osp.join(split_dir, "search", "search.json")}')
-        return
+        return result
     methods = variants(args, select(args.methods))
     runs = student_runs(args, methods, checkpoint, teacher_id)
     todo = [r for r in runs if not finished(r, record)]
@@ -662,6 +664,7 @@ def main(argv=None) -> None:
     print('\n' + text, flush=True)
     log(f'done in {(time.time() - start) / 60:.1f} min; report, plot and '
         f'runs in {split_dir}')
+    return None
 
 
 if __name__ == '__main__':

@@ -189,11 +189,11 @@ def comparison(results_dir: str, studies) -> Optional[dict]:
                              '_same-choices_tune_runs.json')
         with open(runs_path, encoding='utf-8') as f:
             grid_runs = json.load(f)['runs']
-        prefix = ('' if detector == 'retinanet' else f'{detector}/') + \
-            'short-tune' + student_suffix(student)
-        teacher = ('' if detector == 'retinanet' else f'{detector}/') + \
-            'teacher'
-        pairs[pair] = pair_entry(search, grid_runs, study, prefix, teacher)
+        # the study's run keys (accuracy_study.study_dir)
+        base = '' if detector == 'retinanet' else f'{detector}/'
+        prefix = f'{base}short-tune{student_suffix(student)}'
+        pairs[pair] = pair_entry(search, grid_runs, study, prefix,
+                                 f'{base}teacher')
     if not pairs:
         return None
     return dict(goal=dict(max_fraction_of_grid=round(GOAL_FRACTION, 4),
@@ -273,14 +273,10 @@ def main(argv=None) -> None:
             '--methods', *methods]
     argv += ['--storage', own.storage] if own.storage else []
     argv += ['--max-iters', str(own.max_iters)] if own.max_iters else []
-    study.main(argv)
     # partial results too ("done" says whether the protocol is through),
     # with the teacher's weights digest (the grid's may be another one)
-    args = study.parse_args(argv)
-    with open(osp.join(study.split_dir_of(args), 'search', 'search.json'),
-              encoding='utf-8') as f:
-        result = json.load(f)
-    teacher = finished(study.teacher_run(args), None)
+    result = study.main(argv)
+    teacher = finished(study.teacher_run(study.parse_args(argv)), None)
     result['teacher_weights'] = teacher_weights(teacher)
     path = result_file(own.detector, own.student)
     with open(path, 'w', encoding='utf-8') as f:
