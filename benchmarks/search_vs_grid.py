@@ -147,6 +147,12 @@ def pair_entry(search: dict, grid_runs: Dict[str, dict], study,
         grid_teacher_weights=grid_runs[teacher_key]['weights'])
     entry['same_teacher'] = \
         entry['teacher_weights'] == entry['grid_teacher_weights']
+    # what the pruner decided on: the rank correlation, over the complete
+    # trials, of the tuning AP at its first rung with the final one
+    rung = (search['search'].get('pruner') or {}).get('min_resource')
+    entry.update(rung_step=rung, rung_spearman=next(
+        (e['spearman'] for e in search.get('early_ranking', [])
+         if e['step'] == rung), None))
     if chosen is None:
         return entry
     row = reported[chosen['method']]
@@ -212,6 +218,12 @@ def _setting(setting: Optional[dict]) -> str:
     return text
 
 
+def _rung(entry: dict) -> str:
+    if entry.get('rung_spearman') is None:
+        return '-'
+    return f'{entry["rung_spearman"]:+.2f} (it. {entry["rung_step"]})'
+
+
 def markdown(table: dict) -> str:
     """The comparison as markdown (``docs/results/search_vs_grid.md``)."""
     lines = [
@@ -226,11 +238,14 @@ def markdown(table: dict) -> str:
         'the paired per-seed differences to the best reported row. Goal: '
         f'≤ {GOAL_FRACTION:.0%} of the grid\'s iterations, the chosen row '
         'within the spread of the best. The search runs on the grid\'s '
-        'teacher (the same weights digest) unless marked ‡.', '',
+        'teacher (the same weights digest) unless marked ‡. Rung ρ: '
+        'Spearman\'s rank correlation, over the search\'s complete trials, '
+        'of the tuning AP at the pruner\'s first rung (iteration) with the '
+        'final one: what the pruner decided on.', '',
         '| Pair | Search iters | Grid iters | Fraction | Trainings '
-        '(pruned) | Chosen | Tuning AP | Reported ΔAP | Best reported | '
-        'Behind best ± spread | Goal |',
-        '|---|---|---|---|---|---|---|---|---|---|---|'
+        '(pruned) | Rung ρ | Chosen | Tuning AP | Reported ΔAP | '
+        'Best reported | Behind best ± spread | Goal |',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|'
     ]
     for pair, e in table['pairs'].items():
         chosen = e['chosen']
@@ -239,7 +254,7 @@ def markdown(table: dict) -> str:
         lines.append(
             f'| {pair} | {e["search_iters"]} | {e["grid_iters"]} | '
             f'{e["fraction_of_grid"]:.0%} | {e["trainings"]} '
-            f'({e["pruned"]}) | ' +
+            f'({e["pruned"]}) | {_rung(e)} | ' +
             (f'{chosen["method"]} {_setting(chosen["setting"])}'
              + ('' if e['same_setting_as_reported'] else
                 f' (reported at {_setting(e["reported_setting"])})') +

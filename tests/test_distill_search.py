@@ -81,6 +81,11 @@ def test_search_chooses_trains_and_resumes(tmp_path):
     assert cost['iters'] == sum(t['iters'] for t in trials)
     assert cost['grid_iters'] == 2 * 2 * 3
     assert cost['full_training_iters'] == 2
+    # what the pruner decided on: each evaluation before the end against
+    # the end, over the complete trials
+    complete = [t for t in trials if t['state'] == 'COMPLETE']
+    assert [(e['step'], e['trials']) for e in search['early_ranking']] == [
+        (1, len(complete)), (2, len(complete))]
 
     # the final table: the chosen row and the student alone, on val
     cfg = Config.fromfile(str(work / 'configs' / 'chosen_student.py'))
@@ -93,6 +98,8 @@ def test_search_chooses_trains_and_resumes(tmp_path):
     report = (work / 'results.md').read_text()
     assert f'**Chosen:** {chosen["method"]} {chosen["key"]}' in report
     assert '| Student R-18 w32 alone |' in report
+    assert '**Early ranking** (what the pruner decides on)' in report
+    assert 'iteration 1: ' in report and 'iteration 2: ' in report
     # the figure of that table and the chosen student as a plain mmdet model
     assert results['figure'] == str(work / 'results.png')
     assert (work / 'results.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'

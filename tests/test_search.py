@@ -24,6 +24,7 @@ from sekd_mm.search import (FACTOR_LADDER, Outcome, Row, SearchError, Setting,
                             StorageError, TrialKey, build_pruner, choose,
                             metric_value, plan, search)
 from sekd_mm.search.records import TrialRecord, outcomes
+from sekd_mm.search.report import early_ranking
 from sekd_mm.search.storage import open_storage
 from sekd_mm.search.study import Worker
 
@@ -111,6 +112,29 @@ def test_outcomes_retry_dead_workers_and_ignore_duplicates():
     assert outcomes([rec(0, 'FAIL', duplicate_of=1),
                      rec(1, 'COMPLETE', value=0.5)], 1) == {
         key(1.0): Outcome('COMPLETE', 0.5)}
+
+
+def test_early_ranking_correlates_each_evaluation_with_the_end():
+    def rec(number, state, value, intermediate):
+        return TrialRecord(number, number, key(1.0), state, value, 3, None,
+                           '', False, None, '', '', 0.0, None, intermediate)
+
+    records = [rec(0, 'COMPLETE', 0.3, {1: 0.0, 2: 0.1, 3: 0.3}),
+               rec(1, 'COMPLETE', 0.2, {1: 0.0, 2: 0.2, 3: 0.2}),
+               rec(2, 'COMPLETE', 0.1, {1: 0.1, 2: 0.3, 3: 0.1}),
+               rec(3, 'COMPLETE', 0.4, {1: 0.0, 2: 0.0, 3: 0.4}),
+               rec(4, 'PRUNED', None, {1: 0.9})]  # no final value
+    ranking = early_ranking(records, trial_iters=3)
+    assert [(e['step'], e['trials']) for e in ranking] == [(1, 4), (2, 4)]
+    # step 2 ranks the trials exactly against their end: rho = -1
+    assert ranking[1]['spearman'] == -1.0
+    # step 1: ties (three at 0.0) get their mean rank
+    assert -1 < ranking[0]['spearman'] < 0
+    # constant values or fewer than 3 trials: no correlation
+    assert early_ranking(records[:2], 3)[0]['spearman'] is None
+    flat = [rec(i, 'COMPLETE', 0.1 * i, {1: 0.0, 3: 0.1 * i})
+            for i in range(4)]
+    assert early_ranking(flat, 3) == [dict(step=1, trials=4, spearman=None)]
 
 
 @pytest.mark.filterwarnings('ignore::optuna.exceptions.ExperimentalWarning')
@@ -259,6 +283,12 @@ def test_two_workers_prune_fail_and_choose_the_best_complete(
     assert trials[(best[0], 1)]['state'] == 'COMPLETE'
     assert chosen['mean'] == pytest.approx(
         (trials[(best[0], 0)]['value'] + trials[(best[0], 1)]['value']) / 2)
+    # each trial's evaluations: a complete one ends on its value
+    assert blind['intermediate'] == {'1': pytest.approx(0.0, abs=1e-3)}
+    for t in trained:
+        if t['state'] == 'COMPLETE':
+            assert t['intermediate'][str(ITERS)] == t['value']
+    assert [e['step'] for e in result['early_ranking']] == [1]
     # the cost: every training's iterations, against the full grid
     cost = result['cost']
     assert cost['iters'] == 3 * ITERS + 1 == sum(t['iters'] for t in trained)

@@ -40,7 +40,11 @@ def _search(method: str, setting: dict, iters: int, done=True,
     rows = [m for m in grid['rows'] if m != 'alone']
     return dict(
         done=done, teacher_weights=teacher or _grid_teacher(),
-        search=dict(space={m: {} for m in rows}, seeds=grid['seeds']),
+        search=dict(space={m: {} for m in rows}, seeds=grid['seeds'],
+                    pruner=dict(type='SuccessiveHalvingPruner',
+                                min_resource=100)),
+        early_ranking=[dict(step=100, trials=20, spearman=0.125),
+                       dict(step=200, trials=20, spearman=0.6)],
         chosen=dict(method=method, setting=setting, mean=0.123),
         cost=dict(iters=iters, trial_iters=300, trainings=40, pruned=25,
                   complete=15, fail=0))
@@ -80,6 +84,11 @@ def test_grid_iterations_and_the_chosen_rows_standing(results):
         reported['cwd']['delta_ap_mean'], abs=1e-3)
     assert entry['goal_met'] == (best == 'cwd' or entry['behind_best'] <=
                                  entry['reported_spread'])
+    # what the pruner decided on: the ranking at its first rung
+    assert (entry['rung_step'], entry['rung_spearman']) == (100, 0.125)
+    table = search_vs_grid.markdown(_table(results, _search('cwd', cwd,
+                                                            6000)))
+    assert '| +0.12 (it. 100) |' in table
 
 
 def test_a_row_behind_the_best_misses_the_goal(results):

@@ -414,6 +414,22 @@ def _trial_line(t: dict) -> str:
             f'{t["state"]} | {value} | {pruned} | {t["iters"]} |')
 
 
+def _early_ranking_line(ranking: List[dict]) -> str:
+    """What the pruner decided on, as a sentence (empty without
+    intermediate evaluations): the rank correlation of each intermediate
+    evaluation with the end, over the complete trials."""
+    if not ranking:
+        return ''
+    parts = [f'iteration {e["step"]}: ' + (
+        'n/a' if e['spearman'] is None else f'{e["spearman"]:+.2f}') +
+        f' ({e["trials"]} trials)' for e in ranking]
+    return ('**Early ranking** (what the pruner decides on): Spearman\'s '
+            'rank correlation of the tuning mAP at each evaluation with the '
+            'final one, over the complete trials: ' + '; '.join(parts) +
+            '. Near 0, the pruner decides on noise: give a longer '
+            '`--trial-iters` or a later `--eval-interval`.\n\n')
+
+
 def write_search_report(args, data: Dict, result: dict, results: dict,
                         configs: Dict[str, str], ckpts: Dict[str, str],
                         labels: Dict[str, str], teacher: dict,
@@ -453,6 +469,7 @@ def write_search_report(args, data: Dict, result: dict, results: dict,
         f'pruning ({cost["grid_iters"]} iterations), '
         f'{cost["iters"] / full:.1f} times one full training ({full} '
         f'iterations).\n\n'
+        f'{_early_ranking_line(result.get("early_ranking", []))}'
         '| Trial | Row | Setting | Seed | State | Tuning mAP | Pruned at '
         '| Iterations |\n|---|---|---|---|---|---|---|---|\n'
         f'{trials}\n\n'
@@ -473,6 +490,7 @@ def write_search_report(args, data: Dict, result: dict, results: dict,
             chosen=chosen, trials=result['trials'], cost=dict(
                 cost, full_training_iters=full,
                 full_trainings=round(cost['iters'] / full, 3)),
+            early_ranking=result.get('early_ranking', []),
             done=result['done'], study=result['study'],
             storage=result['storage'],
             tune=dict(fraction=args.tune_fraction, seed=TUNE_SEED,

@@ -32,6 +32,9 @@ class TrialRecord(NamedTuple):
             (a trial two workers queued at once; it never trained).
         work_dir, worker, seconds: where, by which worker, how long.
         heartbeat: the worker's last heartbeat (epoch seconds; RUNNING).
+        intermediate: the tuning metric at each evaluation it reported
+            (iteration -> value; the last one of a COMPLETE trial is its
+            value).
     """
     number: int
     trial_id: int
@@ -47,6 +50,7 @@ class TrialRecord(NamedTuple):
     worker: str
     seconds: float
     heartbeat: Optional[float]
+    intermediate: Optional[Dict[int, float]] = None
 
     @property
     def trained(self) -> bool:
@@ -84,7 +88,8 @@ def record_of(trial: FrozenTrial, trial_id: int) -> TrialRecord:
         stale=failed and bool(attrs.get('stale')),
         duplicate_of=attrs.get('duplicate_of'),
         work_dir=attrs.get('work_dir', ''), worker=attrs.get('worker', ''),
-        seconds=float(attrs.get('seconds', 0.0)), heartbeat=heartbeat)
+        seconds=float(attrs.get('seconds', 0.0)), heartbeat=heartbeat,
+        intermediate=dict(sorted(trial.intermediate_values.items())))
 
 
 def read_records(storage: optuna.storages.BaseStorage,

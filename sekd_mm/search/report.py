@@ -1,6 +1,8 @@
 # Copyright (c) sekd-mm contributors. All rights reserved.
 """The result of a search, as one JSON-ready dict: the chosen setting, the
-settings that could win, every trial, and what the search cost."""
+settings that could win, every trial, what the search cost, and how well
+its intermediate evaluations ranked the trials (what the pruner decides
+on)."""
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from .protocol import Choice, Outcome, Plan, candidates
@@ -26,7 +28,39 @@ def trial_dict(rec: TrialRecord) -> dict:
                 iters=rec.iters, pruned_step=rec.pruned_step,
                 reason=rec.reason, stale=rec.stale,
                 duplicate_of=rec.duplicate_of, worker=rec.worker,
-                seconds=rec.seconds, work_dir=rec.work_dir)
+                seconds=rec.seconds, work_dir=rec.work_dir,
+                intermediate={str(step): v
+                              for step, v in (rec.intermediate or {}).items()})
+
+
+def early_ranking(records: Sequence[TrialRecord],
+                  trial_iters: int) -> List[dict]:
+    """How well the tuning metric at each intermediate evaluation ranked the
+    COMPLETE trials as their final value does: Spearman's rank correlation
+    (``spearman``, None for fewer than 3 trials or constant values) over
+    the ``trials`` complete trials that reported at ``step``, one entry per
+    step before ``trial_iters``.
+
+    A pruner deciding at a step where the correlation is low prunes on
+    noise. Only trials that ran to the end count (pruned ones have no final
+    value), so the correlation is taken over the survivors of the pruner's
+    earlier decisions.
+    """
+    from scipy.stats import spearmanr  # only the report needs scipy
+    complete = [r for r in records
+                if r.state == 'COMPLETE' and r.value is not None]
+    steps = sorted({s for r in complete for s in (r.intermediate or {})
+                    if s < trial_iters})
+    out = []
+    for step in steps:
+        pairs = [(r.intermediate[step], r.value) for r in complete
+                 if step in r.intermediate]
+        rho = None
+        if len(pairs) >= 3 and len({a for a, _ in pairs}) > 1 \
+                and len({b for _, b in pairs}) > 1:
+            rho = round(float(spearmanr(*zip(*pairs))[0]), 3)
+        out.append(dict(step=step, trials=len(pairs), spearman=rho))
+    return out
 
 
 def cost(records: Sequence[TrialRecord], todo: Plan, seeds: Sequence[int],
@@ -60,7 +94,8 @@ def search_report(space: Mapping[str, Row], seeds: Sequence[int],
     run or after the budget stopped it), ``chosen`` (the setting with the
     best mean over all seeds, None before one is complete on all),
     ``candidates`` (every setting complete on all seeds, best first),
-    ``trials`` (every trial, by number) and ``cost`` (:func:`cost`).
+    ``trials`` (every trial, by number), ``cost`` (:func:`cost`) and
+    ``early_ranking`` (:func:`early_ranking`).
     """
     ranked: List[Choice] = candidates(space, seeds, outcomes)
     return dict(
@@ -68,4 +103,5 @@ def search_report(space: Mapping[str, Row], seeds: Sequence[int],
         chosen=choice_dict(ranked[0] if ranked else None),
         candidates=[choice_dict(c) for c in ranked],
         trials=[trial_dict(r) for r in records],
-        cost=cost(records, todo, seeds, trial_iters))
+        cost=cost(records, todo, seeds, trial_iters),
+        early_ranking=early_ranking(records, trial_iters))
