@@ -71,7 +71,8 @@ def test_grid_iterations_and_the_chosen_rows_standing(results):
     reported = json.load(open(osp.join(
         RESULTS, f'accuracy_study_short_{PAIR}.json')))['methods']
     cwd = reported['cwd']['tuning']['chosen']
-    entry = _table(results, _search('cwd', cwd, 6000))['pairs'][PAIR]
+    table = _table(results, _search('cwd', cwd, 6000))
+    entry = table['pairs'][PAIR]
     # every setting of the grid on both tuning seeds, 300 iterations each
     assert entry['grid_iters'] == settings * len(grid['seeds']) * 300
     assert entry['search_iters'] == 6000
@@ -86,9 +87,7 @@ def test_grid_iterations_and_the_chosen_rows_standing(results):
                                  entry['reported_spread'])
     # what the pruner decided on: the ranking at its first rung
     assert (entry['rung_step'], entry['rung_spearman']) == (100, 0.125)
-    table = search_vs_grid.markdown(_table(results, _search('cwd', cwd,
-                                                            6000)))
-    assert '| +0.12 (it. 100) |' in table
+    assert '| +0.12 (it. 100) |' in search_vs_grid.markdown(table)
 
 
 def test_a_row_behind_the_best_misses_the_goal(results):
@@ -96,7 +95,8 @@ def test_a_row_behind_the_best_misses_the_goal(results):
         RESULTS, f'accuracy_study_short_{PAIR}.json')))['methods']
     # MGD: 3.8 AP behind CWD on the reported seeds, paired std 1.8
     mgd = dict(reported['mgd']['tuning']['chosen'], warmup=0)
-    entry = _table(results, _search('mgd', mgd, 6000))['pairs'][PAIR]
+    table = _table(results, _search('mgd', mgd, 6000))
+    entry = table['pairs'][PAIR]
     aps = {k: [reported[k]['ap_per_seed'][s] for s in ('0', '1', '2')]
            for k in ('mgd', entry['best_reported_key'])}
     diffs = [b - a for a, b in zip(aps['mgd'],
@@ -108,8 +108,7 @@ def test_a_row_behind_the_best_misses_the_goal(results):
     assert not entry['same_setting_as_reported']
     assert entry['goal_met'] is False
     assert entry['behind_best'] > entry['reported_spread']
-    text = search_vs_grid.markdown(_table(results, _search('mgd', mgd,
-                                                           6000)))
+    text = search_vs_grid.markdown(table)
     assert '(reported at x3 no_small wu100)' in text
     assert '| missed |' in text
 
