@@ -65,6 +65,7 @@ import sys
 import zlib
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+import protocol_replay  # the protocol replayed on the grids
 import real_image_study  # the command's tables on real-image sets
 import search_vs_grid  # the pruned search's table, where one is run
 import yaml
@@ -859,10 +860,11 @@ def whole_files(studies: List[Study], root: str) -> Dict[str, str]:
             data = _load(osp.join(root, RESULTS, name))
             out[f'{RESULTS}/{name[:-len(".json")]}.md'] = \
                 real_image_study.markdown(data)
-    table = search_vs_grid.comparison(osp.join(root, RESULTS), studies)
-    if table is not None:
-        out[search_vs_grid.TABLE_JSON] = json.dumps(table, indent=2) + '\n'
-        out[search_vs_grid.TABLE_MD] = search_vs_grid.markdown(table)
+    for module in (search_vs_grid, protocol_replay):
+        table = module.comparison(osp.join(root, RESULTS), studies)
+        if table is not None:
+            out[module.TABLE_JSON] = json.dumps(table, indent=2) + '\n'
+            out[module.TABLE_MD] = module.markdown(table)
     return out
 
 

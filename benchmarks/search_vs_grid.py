@@ -30,7 +30,7 @@ import os
 import os.path as osp
 import re
 import statistics
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import accuracy_study as study
 from methods import METHODS, student_suffix
@@ -129,9 +129,7 @@ def pair_entry(search: dict, grid_runs: Dict[str, dict], study,
     seeds = search['search']['seeds']
     chosen = search['chosen']
     grid = grid_iters(grid_runs, rows, seeds, prefix)
-    reported = {r.key: r for r in study.rows if r.key in rows}
-    best = max(reported.values(),
-               key=lambda r: statistics.mean(r.deltas))
+    best = best_reported(study, rows)
     entry = dict(
         rows=rows, seeds=seeds, done=search['done'],
         trial_iters=search['cost']['trial_iters'], grid_iters=grid,
@@ -150,26 +148,70 @@ def pair_entry(search: dict, grid_runs: Dict[str, dict], study,
     # what the pruner decided on: the rank correlation, over the complete
     # trials, of the tuning AP at its first rung with the final one
     rung = (search['search'].get('pruner') or {}).get('min_resource')
-    entry.update(rung_step=rung, rung_spearman=next(
+    first = next(iter(search['search']['space'].values()))
+    entry.update(factors=first['factors'],
+                 finalists=search['search'].get('finalists'),
+                 rung_step=rung, rung_spearman=next(
         (e['spearman'] for e in search.get('early_ranking', [])
          if e['step'] == rung), None))
     if chosen is None:
         return entry
-    row = reported[chosen['method']]
-    diffs = [a - b for a, b in zip(best.aps, row.aps)]
-    spread = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+    row = next(r for r in study.rows if r.key == chosen['method'])
     entry.update(
         chosen=dict(method=chosen['method'], setting=chosen['setting']),
         chosen_tuning_ap=round(100 * chosen['mean'], 3),
         reported_setting=row.chosen,
         same_setting_as_reported=row.chosen == chosen['setting'],
-        reported_delta_ap=round(statistics.mean(row.deltas), 3),
-        reported_spread=round(spread, 3),
-        behind_best=round(statistics.mean(diffs), 3))
+        **standing(study, rows, chosen['method']))
     entry['goal_met'] = bool(
         search['done'] and entry['fraction_of_grid'] <= GOAL_FRACTION
-        and entry['behind_best'] <= spread)
+        and entry['behind_best'] <= entry['reported_spread'])
     return entry
+
+
+def best_reported(study, rows: Sequence[str]):
+    """The row of ``rows`` with the best mean ΔAP on the reported split
+    (``study``: ``results_docs.Study``)."""
+    return max((r for r in study.rows if r.key in rows),
+               key=lambda r: statistics.mean(r.deltas))
+
+
+def standing(study, rows: Sequence[str], method: str) -> dict:
+    """Where ``method``'s row stands on the reported split against the
+    best of ``rows``: its mean ΔAP, and the mean and std of the paired
+    per-seed differences to the best row."""
+    row = next(r for r in study.rows if r.key == method)
+    diffs = [a - b for a, b in zip(best_reported(study, rows).aps, row.aps)]
+    spread = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+    return dict(reported_delta_ap=round(statistics.mean(row.deltas), 3),
+                reported_spread=round(spread, 3),
+                behind_best=round(statistics.mean(diffs), 3))
+
+
+def grid_keys(detector: str, student: str) -> Tuple[str, str]:
+    """The pair's grid run-key prefix, ``[<detector>/]short-tune
+    [_<student>]``, and its teacher's run key (``accuracy_study.study_dir``
+    )."""
+    base = '' if detector == 'retinanet' else f'{detector}/'
+    return f'{base}short-tune{student_suffix(student)}', f'{base}teacher'
+
+
+def read_grid_runs(results_dir: str, pair: str) -> Dict[str, dict]:
+    """The runs record of the pair's same-choices grid."""
+    path = osp.join(results_dir, f'accuracy_study_short_{pair}'
+                    '_same-choices_tune_runs.json')
+    with open(path, encoding='utf-8') as f:
+        return json.load(f)['runs']
+
+
+def reported_study(studies, detector: str, student: str):
+    """The pair's reported short-regime study (``ValueError`` if none)."""
+    found = next((s for s in studies if s.regime == 'short'
+                  and s.detector == detector and s.student == student), None)
+    if found is None:
+        raise ValueError(f'no reported short-regime table of '
+                         f'{pair_name(detector, student)} to compare with')
+    return found
 
 
 def comparison(results_dir: str, studies) -> Optional[dict]:
@@ -183,23 +225,11 @@ def comparison(results_dir: str, studies) -> Optional[dict]:
             continue
         detector, student = match[1], match[2] or 'r18-w32'
         pair = pair_name(detector, student)
-        study = next((s for s in studies if s.regime == 'short'
-                      and s.detector == detector and s.student == student),
-                     None)
-        if study is None:
-            raise ValueError(f'{name}: no reported short-regime table of '
-                             f'{pair} to compare it with')
+        study = reported_study(studies, detector, student)
         with open(osp.join(results_dir, name), encoding='utf-8') as f:
             search = json.load(f)
-        runs_path = osp.join(results_dir, f'accuracy_study_short_{pair}'
-                             '_same-choices_tune_runs.json')
-        with open(runs_path, encoding='utf-8') as f:
-            grid_runs = json.load(f)['runs']
-        # the study's run keys (accuracy_study.study_dir)
-        base = '' if detector == 'retinanet' else f'{detector}/'
-        prefix = f'{base}short-tune{student_suffix(student)}'
-        pairs[pair] = pair_entry(search, grid_runs, study, prefix,
-                                 f'{base}teacher')
+        pairs[pair] = pair_entry(search, read_grid_runs(results_dir, pair),
+                                 study, *grid_keys(detector, student))
     if not pairs:
         return None
     return dict(goal=dict(max_fraction_of_grid=round(GOAL_FRACTION, 4),
@@ -216,6 +246,15 @@ def _setting(setting: Optional[dict]) -> str:
     if setting.get('warmup'):
         text += f' wu{setting["warmup"]}'
     return text
+
+
+def _protocol(entry: dict) -> str:
+    factors = entry['factors']
+    text = f'x{factors[0]:g}-x{factors[-1]:g}, '
+    text += (f'{entry["finalists"]} finalists' if entry['finalists']
+             else 'every row')
+    return text + (f', rung {entry["rung_step"]}' if entry['rung_step']
+                   else '')
 
 
 def _rung(entry: dict) -> str:
@@ -241,18 +280,22 @@ def markdown(table: dict) -> str:
         'teacher (the same weights digest) unless marked ‡. Rung ρ: '
         'Spearman\'s rank correlation, over the search\'s complete trials, '
         'of the tuning AP at the pruner\'s first rung (iteration) with the '
-        'final one: what the pruner decided on.', '',
-        '| Pair | Search iters | Grid iters | Fraction | Trainings '
-        '(pruned) | Rung ρ | Chosen | Tuning AP | Reported ΔAP | '
+        'final one: what the pruner decided on. Protocol: the first '
+        'factor grid, the rows that get the levels / warm-up step (the '
+        '*finalists*, else every row) and the pruner\'s rung (iteration).',
+        '',
+        '| Pair | Protocol | Search iters | Grid iters | Fraction | '
+        'Trainings (pruned) | Rung ρ | Chosen | Tuning AP | Reported ΔAP | '
         'Best reported | Behind best ± spread | Goal |',
-        '|---|---|---|---|---|---|---|---|---|---|---|---|'
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|'
     ]
     for pair, e in table['pairs'].items():
         chosen = e['chosen']
         status = 'unfinished' if not e['done'] else \
             ('met' if e.get('goal_met') else 'missed')
         lines.append(
-            f'| {pair} | {e["search_iters"]} | {e["grid_iters"]} | '
+            f'| {pair} | {_protocol(e)} | {e["search_iters"]} | '
+            f'{e["grid_iters"]} | '
             f'{e["fraction_of_grid"]:.0%} | {e["trainings"]} '
             f'({e["pruned"]}) | {_rung(e)} | ' +
             (f'{chosen["method"]} {_setting(chosen["setting"])}'

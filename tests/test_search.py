@@ -26,7 +26,7 @@ from sekd_mm.search import (FACTOR_LADDER, Outcome, Row, SearchError, Setting,
 from sekd_mm.search.records import TrialRecord, outcomes
 from sekd_mm.search.report import early_ranking
 from sekd_mm.search.storage import open_storage
-from sekd_mm.search.study import Worker
+from sekd_mm.search.study import SEARCH_ATTR, Worker
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DISTILL = osp.join(
@@ -42,7 +42,8 @@ def key(factor, levels='all', warmup=0, seed=0, method='sekd'):
 
 
 def test_protocol_extends_the_grid_then_offers_levels_warmup_and_seeds():
-    space = dict(sekd=Row(levels=('all', 'no_small'), warmups=(0, 100)))
+    space = dict(sekd=Row(factors=(0.3, 1.0, 3.0, 10.0),
+                          levels=('all', 'no_small'), warmups=(0, 100)))
     done = {}
 
     def step():
@@ -97,6 +98,32 @@ def test_protocol_interleaves_rows_and_drops_a_row_without_a_value():
     # the best first-seed setting (b x3, 0.3) gets seed 1
     assert plan(space, (0, 1), 1, done).keys[6:] == [
         TrialKey('b', Setting(3.0, None, 0), 1)]
+
+
+def test_protocol_offers_levels_and_warmup_to_the_finalist_rows_only():
+    space = {m: Row(factors=(1.0, 3.0), levels=(None, ), warmups=(0, 5),
+                    ladder=(1.0, 3.0)) for m in 'abc'}
+    grids = plan(space, (0, 1), 1, {}, finalists=2).keys
+    done = {k: Outcome('COMPLETE', v) for k, v in zip(
+        grids, (0.2, 0.5, 0.1, 0.3, 0.4, 0.6))}  # a1 b1 c1 a3 b3 c3
+    del done[grids[-1]]
+    # c's grid is not settled: no row's choices yet
+    assert plan(space, (0, 1), 1, done, finalists=2).keys == grids
+    done[grids[-1]] = Outcome('PRUNED')
+    # best grid values: b 0.5, b 0.4, a 0.3, c 0.1: b and a go on
+    assert plan(space, (0, 1), 1, done, finalists=2).keys[6:] == [
+        TrialKey('b', Setting(1.0, None, 5), 0),
+        TrialKey('a', Setting(3.0, None, 5), 0)]
+    # without finalists every row does (c at its best complete factor)
+    assert plan(space, (0, 1), 1, done).keys[6:] == [
+        TrialKey(m, Setting(f, None, 5), 0)
+        for m, f in (('a', 3.0), ('b', 1.0), ('c', 1.0))]
+    done.update({TrialKey('b', Setting(1.0, None, 5), 0): Outcome('FAIL'),
+                 TrialKey('a', Setting(3.0, None, 5), 0):
+                 Outcome('COMPLETE', 0.7)})
+    step = plan(space, (0, 1), 1, done, finalists=2)
+    assert step.keys[8:] == [TrialKey('a', Setting(3.0, None, 5), 1)]
+    assert not step.done
 
 
 def test_outcomes_retry_dead_workers_and_ignore_duplicates():
@@ -412,24 +439,42 @@ def test_bad_search_fails_before_training(data_root, teacher, tmp_path):
     with pytest.raises(SearchError, match='trial_iters differ'):
         Worker(dict(sekd=row(1.0)), configure, str(tmp_path), trial_iters=4,
                **kwargs)
+    with pytest.raises(SearchError, match='finalists differ'):
+        Worker(dict(sekd=row(1.0)), configure, str(tmp_path), trial_iters=2,
+               finalists=1, **kwargs)
+    # a study recorded before finalists existed searched every row (None)
+    worker = Worker(dict(sekd=row(1.0)), configure, str(tmp_path),
+                    trial_iters=2, **kwargs)
+    signature = worker.study.user_attrs[SEARCH_ATTR]
+    del signature['finalists']
+    worker.study.set_user_attr(SEARCH_ATTR, signature)
+    Worker(dict(sekd=row(1.0)), configure, str(tmp_path), trial_iters=2,
+           finalists=None, **kwargs)
+    with pytest.raises(SearchError, match='finalists differ'):
+        Worker(dict(sekd=row(1.0)), configure, str(tmp_path), trial_iters=2,
+               **kwargs)
     assert not osp.exists(tmp_path / 'trials')
 
 
-@pytest.mark.parametrize('trial_iters,interval', [(300, 100), (150, 50),
-                                                  (100, 34)])
-def test_default_pruner_has_one_rung_at_a_third(data_root, teacher,
-                                                tmp_path, trial_iters,
-                                                interval):
+@pytest.mark.parametrize('trial_iters,interval,rung', [
+    (300, 100, 200), (150, 50, 100), (100, 34, 68), (300, 50, 200),
+    (300, 70, 210)])
+def test_default_pruner_has_one_rung_at_two_thirds(data_root, teacher,
+                                                   tmp_path, trial_iters,
+                                                   interval, rung):
     """By default a trial is evaluated every third of its schedule, and
-    successive halving's one rung that can prune is the first: the next
-    one is at or past the schedule's end, where the hook prunes nothing."""
+    successive halving's one rung that can prune is the first evaluation
+    at or after two thirds of it: the next one is past the schedule's
+    end, where the hook prunes nothing."""
     worker = Worker(dict(sekd=row(1.0)), Configure(data_root, teacher),
-                    str(tmp_path), trial_iters=trial_iters)
+                    str(tmp_path), trial_iters=trial_iters,
+                    eval_interval=None if interval == -(-trial_iters // 3)
+                    else interval)
     assert worker.eval_interval == interval
     assert worker.pruner == dict(type='SuccessiveHalvingPruner',
-                                 min_resource=interval, reduction_factor=3,
+                                 min_resource=rung, reduction_factor=3,
                                  min_early_stopping_rate=0)
-    assert 3 * interval >= trial_iters
+    assert 3 * rung > trial_iters
     assert not osp.exists(tmp_path / 'trials')
 
 

@@ -40,7 +40,8 @@ def _search(method: str, setting: dict, iters: int, done=True,
     rows = [m for m in grid['rows'] if m != 'alone']
     return dict(
         done=done, teacher_weights=teacher or _grid_teacher(),
-        search=dict(space={m: {} for m in rows}, seeds=grid['seeds'],
+        search=dict(space={m: dict(factors=[0.3, 1.0, 3.0]) for m in rows},
+                    seeds=grid['seeds'], finalists=3,
                     pruner=dict(type='SuccessiveHalvingPruner',
                                 min_resource=100)),
         early_ranking=[dict(step=100, trials=20, spearman=0.125),
@@ -87,7 +88,9 @@ def test_grid_iterations_and_the_chosen_rows_standing(results):
                                  entry['reported_spread'])
     # what the pruner decided on: the ranking at its first rung
     assert (entry['rung_step'], entry['rung_spearman']) == (100, 0.125)
-    assert '| +0.12 (it. 100) |' in search_vs_grid.markdown(table)
+    text = search_vs_grid.markdown(table)
+    assert '| +0.12 (it. 100) |' in text
+    assert f'| {PAIR} | x0.3-x3, 3 finalists, rung 100 |' in text
 
 
 def test_a_row_behind_the_best_misses_the_goal(results):

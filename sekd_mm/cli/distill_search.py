@@ -54,7 +54,7 @@ FIGURE = 'results.png'
 def add_search_arguments(parser) -> None:
     """The ``--search`` options of ``sekd-mm distill``."""
     from sekd_mm.search import FACTOR_GRID, FACTOR_LADDER
-    from sekd_mm.search.protocol import CONFIRM_TOP
+    from sekd_mm.search.protocol import CONFIRM_TOP, FINALISTS
     group = parser.add_argument_group(
         'search (--search): choose the distiller on a tuning split of the '
         'train set, then train it and the student alone on all of it')
@@ -80,6 +80,11 @@ def add_search_arguments(parser) -> None:
     group.add_argument('--confirm-top', type=_positive, default=CONFIRM_TOP,
                        help='settings that get every seed (default '
                        '%(default)s)')
+    group.add_argument('--finalists', type=_positive, default=FINALISTS,
+                       help='rows that get the levels / warm-up step: '
+                       'those whose factor grids reached the best tuning '
+                       'values (default %(default)s; the number of rows '
+                       'for every row)')
     group.add_argument('--factors', type=float, nargs='+',
                        default=list(FACTOR_GRID),
                        help='the first loss-weight factor grid of every row '
@@ -107,7 +112,7 @@ def add_search_arguments(parser) -> None:
     group.add_argument('--pruner', type=_json_dict,
                        help='an Optuna pruner as JSON, e.g. \'{"type": '
                        '"HyperbandPruner"}\' (default successive halving, '
-                       'one rung at 1/3 of a trial; \'{"type": '
+                       'one rung at 2/3 of a trial; \'{"type": '
                        '"NopPruner"}\' prunes nothing)')
     group.add_argument('--storage',
                        help='Optuna storage URL shared by workers (e.g. '
@@ -334,7 +339,8 @@ def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
         worker = Worker(
             search_space(args), configure, osp.join(args.work_dir, 'search'),
             trial_iters=trial_iters, seeds=args.search_seeds,
-            confirm_top=args.confirm_top, eval_interval=args.eval_interval,
+            confirm_top=args.confirm_top, finalists=args.finalists,
+            eval_interval=args.eval_interval,
             pruner=args.pruner, storage=args.storage,
             max_trials=args.max_trials, max_iters=args.max_iters,
             threads=args.threads, launcher=args.launcher, nproc=args.gpus,

@@ -2,10 +2,11 @@
 """The fair, pruned search of a distillation recipe, on Optuna.
 
 :func:`search` runs the protocol of :mod:`.protocol` (every row: the same
-factor grid, extended at its edges, then the levels and warm-up choices at
-its best factor, on the first seed; then the other seeds for the
-``confirm_top`` best settings; the best mean over all seeds wins) on an
-Optuna study, with the ask-and-tell API:
+factor grid, extended at its edges; then, for the ``finalists`` rows whose
+grids reached the best values, the levels and warm-up choices at the best
+factor, on the first seed; then the other seeds for the ``confirm_top``
+best settings; the best mean over all seeds wins) on an Optuna study, with
+the ask-and-tell API:
 
 - **Sampler.** The protocol's points are fed through Optuna's trial queue
   (``Study.enqueue_trial``): a staged grid. Optuna's ``GridSampler`` cannot

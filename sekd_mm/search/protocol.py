@@ -11,7 +11,10 @@ The same rules for every row (method) of the space, in this order:
    until the best lies inside the grid or at the end of the ladder (the
    rule of the accuracy study's exhaustive grids, on one seed).
 2. **Levels and warm-up.** At that best factor, every other (levels,
-   warm-up) combination of the row, on the first seed.
+   warm-up) combination of the row, on the first seed. With
+   ``finalists=N``, only the N rows whose grids reached the best values
+   get this step, once every row's grid is settled (successive halving
+   over rows, on full trainings; :func:`finalist_rows`).
 3. **Seeds for the settings that can win.** Once every row is through 1
    and 2, the ``confirm_top`` complete settings with the best first-seed
    values (over all rows) are trained on every other seed. Only a setting
@@ -29,6 +32,13 @@ from .space import Row, Setting, TrialKey, preference
 
 #: How many settings are trained on the other seeds, by default.
 CONFIRM_TOP = 3
+#: How many rows get the levels / warm-up step, by default. Replayed on the
+#: four pairs' full grids (``docs/results/protocol_replay.md``), three
+#: finalists chose the full grid's row on three pairs and on the fourth
+#: (Faster R-CNN) SEKD, 0.35 tuning AP behind the grid's SEKD V only, for
+#: 3 to 10 points of the grid's iterations less than every row; two
+#: finalists chose another row than the grid on three pairs.
+FINALISTS = 3
 #: Outcome states of a training (``PENDING``: planned, queued or running).
 PENDING, COMPLETE, PRUNED, FAIL = 'PENDING', 'COMPLETE', 'PRUNED', 'FAIL'
 
@@ -119,15 +129,35 @@ def row_stage(method: str, row: Row, seed: int,
     return grid, choices, all(_finished(outcomes, k) for k in choices)
 
 
-def plan(space: Mapping[str, Row], seeds: Sequence[int], confirm_top: int,
-         outcomes: Mapping[TrialKey, Outcome]) -> Plan:
+def finalist_rows(space: Mapping[str, Row],
+                  grids: Mapping[str, Sequence[TrialKey]],
+                  outcomes: Mapping[TrialKey, Outcome],
+                  finalists: int) -> List[str]:
+    """The ``finalists`` rows whose settled ``grids`` (method -> its grid's
+    keys) hold the best complete values, best first (ties as in
+    :func:`ranking`); a row without a complete training is none."""
+    rows: List[str] = []
+    for key in ranking(space, [k for g in grids.values() for k in g],
+                       outcomes):
+        if key.method not in rows:
+            rows.append(key.method)
+    return rows[:finalists]
+
+
+def plan(space: Mapping[str, Row],
+         seeds: Sequence[int],
+         confirm_top: int,
+         outcomes: Mapping[TrialKey, Outcome],
+         finalists: Optional[int] = None) -> Plan:
     """The trainings of the protocol (see the module docstring) given the
     ``outcomes`` so far (keys missing: not run yet).
 
     The first grids are interleaved across rows (every row's most likely
     factor first), then come the extensions and the levels / warm-up
     choices row by row, then the other seeds of the ``confirm_top`` best
-    settings.
+    settings. ``finalists``: how many rows get the levels / warm-up step
+    (None: every row with a complete grid training, as soon as its grid is
+    settled).
     """
     first, rest = seeds[0], seeds[1:]
     stages = {m: row_stage(m, row, first, outcomes)
@@ -138,9 +168,19 @@ def plan(space: Mapping[str, Row], seeds: Sequence[int], confirm_top: int,
         for method, row in space.items():
             if i < len(row.factors):
                 keys.append(stages[method][0][i])
-    for method, (grid, choices, _) in stages.items():
-        keys += grid[len(space[method].factors):] + choices
-    if not all(done for _, _, done in stages.values()):
+    for method, (grid, _, _) in stages.items():
+        keys += grid[len(space[method].factors):]
+    if finalists is None:
+        offered = list(space)
+    elif all(choices or done for _, choices, done in stages.values()):
+        offered = finalist_rows(
+            space, {m: grid for m, (grid, _, _) in stages.items()}, outcomes,
+            finalists)
+    else:  # the finalists are known once every grid is settled
+        return Plan(keys, False)
+    for method in offered:
+        keys += stages[method][1]
+    if not all(stages[m][2] for m in offered):
         return Plan(keys, False)
     confirmed = [TrialKey(k.method, k.setting, seed)
                  for k in ranking(space, keys, outcomes)[:confirm_top]

@@ -16,19 +16,28 @@ import optuna
 REDUCTION_FACTOR = 3
 
 
-def default_pruner(eval_interval: int) -> dict:
-    """Successive halving with rungs at ``eval_interval`` iterations and 3x
-    as many after each (keeping the best third at each rung). The search's
-    default ``eval_interval`` is a third of the trial schedule: one rung
-    there (the next is the schedule's end, where nothing is pruned), so a
-    pruned trial costs a third of a full one.
+def rung_step(trial_iters: int, eval_interval: int) -> int:
+    """The default pruner's rung: the first evaluation at or after two
+    thirds of the trial schedule."""
+    return -(-2 * trial_iters // (3 * eval_interval)) * eval_interval
 
-    Why not earlier: with rungs at 1/9 and 1/3 of a 300-iteration trial
-    (the accuracy study's short regime, tuning split, 2026-12-07), the AP
-    at 1/9 read 0.0 to 0.3 for every trial of the quarter-width R-18 pair,
-    and 15 of its first 25 trials were pruned there on those near-ties;
-    the AP at 1/3 (0.0 to 0.7) was not yet in the order of the end
-    (3.0 to 7.7) either, so even one rung there prunes on weak evidence.
+
+def default_pruner(trial_iters: int, eval_interval: int) -> dict:
+    """Successive halving with its first rung at two thirds of the
+    schedule (:func:`rung_step`) and 3x as many iterations after each
+    (keeping the best third at each rung): one rung that prunes (the next
+    is past the schedule's end), so a pruned trial costs two thirds of a
+    full one.
+
+    Why not earlier: on the accuracy study's short regime (300-iteration
+    trials, tuning split, 2026-12-07), the tuning AP at 1/9 of the trial
+    read 0.0 to 0.3 for every trial of the quarter-width R-18 pair; at 1/3
+    (the end of the learning-rate warm-up, and of the loss warm-up of the
+    warm-up settings) its rank correlation with the final AP over the
+    complete trials was +0.22, +0.11 and +0.04 on three pairs, so a rung
+    there pruned on noise (Faster R-CNN lost its best row there); at 2/3
+    it was +0.53, +0.67 and +0.90 (``docs/results/search_short_*.json``,
+    ``early_ranking``).
 
     Why successive halving: a search runs a few dozen trials of one
     schedule, and a rung compares every trial that reached it with all
@@ -38,7 +47,8 @@ def default_pruner(eval_interval: int) -> dict:
     with few trials it prunes much less. Give ``HyperbandPruner`` (or any
     other Optuna pruner) where early values rank poorly.
     """
-    return dict(type='SuccessiveHalvingPruner', min_resource=eval_interval,
+    return dict(type='SuccessiveHalvingPruner',
+                min_resource=rung_step(trial_iters, eval_interval),
                 reduction_factor=REDUCTION_FACTOR, min_early_stopping_rate=0)
 
 

@@ -34,7 +34,8 @@ from optuna.trial import TrialState
 
 from sekd_mm.apis import log
 from sekd_mm.utils import find_config
-from .protocol import COMPLETE, CONFIRM_TOP, FAIL, PRUNED, factor_order, plan
+from .protocol import (COMPLETE, CONFIRM_TOP, FAIL, FINALISTS, PRUNED,
+                       factor_order, plan)
 from .pruners import build_pruner, default_pruner
 from .records import (HEARTBEAT, PARAMS, TrialRecord, iterations, outcomes,
                       read_records, trial_params)
@@ -96,10 +97,13 @@ class Worker:
             for the ``confirm_top`` best (see
             :mod:`~sekd_mm.search.protocol`).
         confirm_top: how many settings get the other seeds.
+        finalists: how many rows get the levels / warm-up step: those whose
+            grids reached the best values, once every grid is settled
+            (default :data:`~sekd_mm.search.protocol.FINALISTS`); None:
+            every row, as soon as its grid is settled.
         eval_interval: iterations between evaluations (the pruner's
-            steps); default ``trial_iters / 3`` rounded up: the default
-            pruner's one rung at a third of the schedule (its next rung,
-            the schedule's end, prunes nothing).
+            steps, and the report's early ranking); default
+            ``trial_iters / 3`` rounded up.
         pruner: an Optuna pruner as a dict
             (:func:`~sekd_mm.search.build_pruner`); default
             :func:`~sekd_mm.search.default_pruner`;
@@ -134,6 +138,7 @@ class Worker:
                  trial_iters: int,
                  seeds: Sequence[int] = (0, 1),
                  confirm_top: int = CONFIRM_TOP,
+                 finalists: Optional[int] = FINALISTS,
                  eval_interval: Optional[int] = None,
                  pruner: Optional[dict] = None,
                  metric: str = 'coco/bbox_mAP',
@@ -161,21 +166,23 @@ class Worker:
                               'seeds or more (a setting can only win on '
                               'two or more)')
         _positive(trial_iters=trial_iters, confirm_top=confirm_top,
-                  max_trials=max_trials, max_iters=max_iters)
+                  finalists=finalists, max_trials=max_trials,
+                  max_iters=max_iters)
         if not heartbeat_interval > 0:
             raise SearchError(f'heartbeat_interval must be > 0 s, got '
                               f'{heartbeat_interval!r}')
         self.trial_iters = int(trial_iters)
-        # a third of the schedule, rounded up (default_pruner: why not
-        # earlier)
+        # a third of the schedule, rounded up: the default pruner's rung
+        # at the second
         self.eval_interval = int(eval_interval or -(-self.trial_iters // 3))
         if not 1 <= self.eval_interval <= self.trial_iters:
             raise SearchError(f'eval_interval must be within 1 and '
                               f'trial_iters ({self.trial_iters}), got '
                               f'{eval_interval}')
         self.confirm_top = int(confirm_top)
+        self.finalists = None if finalists is None else int(finalists)
         self.pruner = dict(pruner) if pruner is not None else default_pruner(
-            self.eval_interval)
+            self.trial_iters, self.eval_interval)
         try:
             build_pruner(self.pruner)
         except ValueError as err:
@@ -242,8 +249,9 @@ class Worker:
         return json.loads(json.dumps(dict(
             space={m: r.as_dict() for m, r in self.space.items()},
             seeds=self.seeds, confirm_top=self.confirm_top,
-            trial_iters=self.trial_iters, eval_interval=self.eval_interval,
-            pruner=self.pruner, metric=self.metric)))
+            finalists=self.finalists, trial_iters=self.trial_iters,
+            eval_interval=self.eval_interval, pruner=self.pruner,
+            metric=self.metric)))
 
     def _study(self, study_name: str) -> optuna.Study:
         study = optuna.create_study(
@@ -253,9 +261,12 @@ class Worker:
         theirs = study.user_attrs.get(SEARCH_ATTR)
         if theirs is None:
             study.set_user_attr(SEARCH_ATTR, mine)
-        elif theirs != mine:
-            diff = sorted(k for k in set(mine) | set(theirs)
-                          if mine.get(k) != theirs.get(k))
+            return study
+        # a setting the study's record lacks (it predates the setting) had
+        # its default, None
+        diff = sorted(k for k in set(mine) | set(theirs)
+                      if mine.get(k) != theirs.get(k))
+        if diff:
             raise SearchError(
                 f'study {study_name!r} in {describe(self.storage_spec)} '
                 f'searches something else ({", ".join(diff)} differ). '
@@ -273,7 +284,7 @@ class Worker:
             self._fail_stale()
             records = self._records()
             todo = plan(self.space, self.seeds, self.confirm_top,
-                        outcomes(records, self.max_retries))
+                        outcomes(records, self.max_retries), self.finalists)
             if todo.done:
                 break
             self._enqueue(todo.keys, records)
@@ -292,7 +303,8 @@ class Worker:
         to ``work_dir/search.json``."""
         records = self._records()
         done = outcomes(records, self.max_retries)
-        todo = plan(self.space, self.seeds, self.confirm_top, done)
+        todo = plan(self.space, self.seeds, self.confirm_top, done,
+                    self.finalists)
         result = search_report(
             self.space, self.seeds, records, todo, done,
             study=self.study.study_name,
