@@ -31,7 +31,6 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import accuracy_study as study
 import search_vs_grid as svg
-from methods import student_suffix
 
 from sekd_mm.search import FACTOR_GRID, Outcome, Row, Setting, TrialKey
 from sekd_mm.search.protocol import (COMPLETE, CONFIRM_TOP, FAIL, FINALISTS,
@@ -60,16 +59,22 @@ VARIANTS: Dict[str, dict] = {
 }
 
 
+def grid_setting(setting: Setting, row: Row) -> str:
+    """The grid's name of ``setting``: ``x<factor>[+<levels>][+wu<warm-up
+    >]`` (the row's start levels and warm-up left out)."""
+    name = f'x{setting.factor:g}'
+    if setting.levels != row.levels[0]:
+        name += f'+{setting.levels}'
+    if setting.warmup != row.warmups[0]:
+        name += f'+wu{setting.warmup}'
+    return name
+
+
 def grid_key(prefix: str, key: TrialKey, row: Row) -> str:
-    """The grid's run key of ``key``: ``<prefix>/<method>@x<factor>
-    [+<levels>][+wu<warm-up>]/seed<S>`` (the start's levels and warm-up
-    left out)."""
-    name = f'x{key.setting.factor:g}'
-    if key.setting.levels != row.levels[0]:
-        name += f'+{key.setting.levels}'
-    if key.setting.warmup != row.warmups[0]:
-        name += f'+wu{key.setting.warmup}'
-    return f'{prefix}/{key.method}@{name}/seed{key.seed}'
+    """The grid's run key of ``key``: ``<prefix>/<method>@<setting>/seed
+    <S>`` (:func:`grid_setting`)."""
+    return (f'{prefix}/{key.method}@{grid_setting(key.setting, row)}'
+            f'/seed{key.seed}')
 
 
 def _iters(run: dict) -> int:
@@ -105,22 +110,17 @@ def replay(space: Mapping[str, Row], seeds: Sequence[int],
                 iters += _iters(run)
 
 
-def grid_choice(detector: str, student: str, rows: Sequence[str]) -> str:
-    """The row the full grid chose on the tuning split: the best mean
-    over its seeds, each row at its chosen setting."""
-    with open(svg.grid_file(detector, student), encoding='utf-8') as f:
-        grid = json.load(f)['rows']
+def grid_choice(grid: Mapping[str, dict], space: Mapping[str, Row]) -> str:
+    """The row the full grid (its ``rows`` record) chose on the tuning
+    split: the best mean over its seeds, each row of ``space`` at its
+    chosen setting (the grid names a setting without the leading ``x``).
+    """
 
     def mean(method: str) -> float:
-        chosen = grid[method]['chosen']
-        name = f'{chosen["factor"]:g}'
-        if chosen['levels'] != 'all':
-            name += f'+{chosen["levels"]}'
-        if chosen['warmup']:
-            name += f'+wu{chosen["warmup"]}'
-        return grid[method]['ap'][name]
+        chosen = Setting(**grid[method]['chosen'])
+        return grid[method]['ap'][grid_setting(chosen, space[method])[1:]]
 
-    return max(rows, key=mean)
+    return max(space, key=mean)
 
 
 def reproduced(search: dict, runs: Mapping[str, dict], prefix: str,
@@ -146,13 +146,15 @@ def pair_replay(detector: str, student: str, results_dir: str,
     runs = svg.read_grid_runs(results_dir, pair)
     prefix, teacher = svg.grid_keys(detector, student)
     rows = svg.grid_rows(detector, student)
-    seeds = [100, 101]
+    with open(svg.grid_file(detector, student), encoding='utf-8') as f:
+        grid = json.load(f)
+    seeds = grid['seeds']
     reported = svg.reported_study(studies, detector, student)
     shipped = study.search_space(study.select(rows))
     best = svg.best_reported(reported, rows)
     entry = dict(rows=rows, seeds=seeds,
                  grid_iters=svg.grid_iters(runs, rows, seeds, prefix),
-                 grid_choice=grid_choice(detector, student, rows),
+                 grid_choice=grid_choice(grid['rows'], shipped),
                  best_reported_key=best.key, variants={})
     search_path = svg.result_file(detector, student)
     if osp.exists(search_path):
@@ -197,7 +199,7 @@ def comparison(results_dir: str, studies) -> Optional[dict]:
         match = GRID.match(name)
         if match:
             detector, student = match[1], match[2] or 'r18-w32'
-            pairs[f'{detector}{student_suffix(student)}'] = pair_replay(
+            pairs[svg.pair_name(detector, student)] = pair_replay(
                 detector, student, results_dir, studies)
     if not pairs:
         return None
