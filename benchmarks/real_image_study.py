@@ -14,7 +14,8 @@ table under ``docs/results/``.
    it and trains nothing that is done.
 3. Writes ``docs/results/distill_search_<dataset>.json``: the set (name,
    package, licence, where the boxes come from), the command, the val
-   table, the chosen row with its tuning AP, every trial and the cost.
+   table, the chosen row with its tuning AP, every trial, the cost and
+   the early ranking (what the pruner decided on).
    ``benchmarks/results_docs.py`` writes its markdown
    (``distill_search_<dataset>.md``, :func:`markdown`).
 """
@@ -69,11 +70,13 @@ def table(dataset: str, meta: dict, args: List[str], out: dict) -> dict:
         cost=search['cost'], tune=dict(fraction=search['tune']['fraction'],
                                        images=len(search['tune'][
                                            'image_ids'])),
-        trials=trials)
+        early_ranking=search.get('early_ranking', []), trials=trials)
 
 
 def markdown(data: dict) -> str:
-    """``docs/results/distill_search_<dataset>.md`` from its JSON."""
+    """``docs/results/distill_search_<dataset>.md`` from its JSON (the
+    early ranking in the words of the command's own report)."""
+    from sekd_mm.cli.distill_search import early_ranking_line
     src, cost, chosen = data['source'], data['cost'], data['chosen']
     res = data['results']
     counts = data['counts']
@@ -113,6 +116,7 @@ def markdown(data: dict) -> str:
         f'{states["PRUNED"]} pruned, {states["FAIL"]} failed), '
         f'{cost["fraction_of_grid"]:.0%} of the protocol without pruning '
         f'({cost["grid_iters"]} iterations).\n\n'
+        f'{early_ranking_line(data.get("early_ranking", []))}'
         'COCO bbox metrics (x100) on the val split, one seed:\n\n'
         '| Row | mAP | mAP_50 | mAP_75 |\n|---|---|---|---|\n'
         f'{rows}\n\n'

