@@ -60,9 +60,9 @@ class PairError(ValueError):
 def linear_connector(student_channels: int, teacher_channels: int) -> dict:
     """A 1x1 ``ConvModuleConnector`` from the student's FPN width to the
     teacher's, linear (``act_cfg=None``): MMRazor's default ReLU would clip
-    the student's maps to >= 0 while FPN maps are signed."""
-    return dict(type='ConvModuleConnector', in_channel=student_channels,
-                out_channel=teacher_channels, act_cfg=None)
+    the student's maps to >= 0 while FPN maps are signed. The one of
+    :data:`PEERS_BASE` (``_linear_connector``), which the peers use."""
+    return _PEERS['_linear_connector'](student_channels, teacher_channels)
 
 
 def peer_distiller(method: str, levels: Sequence[str],

@@ -25,6 +25,12 @@ _LOSSES = dict(
 )
 
 
+def _linear_connector(student_channels, teacher_channels):
+    # linear: FPN maps are signed (MMRazor's default ReLU would clip them)
+    return dict(type='ConvModuleConnector', in_channel=student_channels,
+                out_channel=teacher_channels, act_cfg=None)
+
+
 def _peer_distiller(method, levels, student_channels, teacher_channels):
     loss, (arg_s, arg_t) = _LOSSES[method]
     losses, mappings, connectors = {}, {}, {}
@@ -39,13 +45,10 @@ def _peer_distiller(method, levels, student_channels, teacher_channels):
                 lambda_mgd=0.65)
             student['connector'] = f'{level}_mgd'
         elif student_channels != teacher_channels:
-            connectors[f'{level}_s'] = dict(
-                type='ConvModuleConnector',
-                in_channel=student_channels,
-                out_channel=teacher_channels,
-                act_cfg=None)  # linear: FPN maps are signed
+            connectors[f'{level}_s'] = _linear_connector(
+                student_channels, teacher_channels)
             student['connector'] = f'{level}_s'
-        losses[name] = loss
+        losses[name] = dict(loss)  # each level its own dict
         mappings[name] = {
             arg_s: student,
             arg_t: dict(from_student=False, recorder='fpn', data_idx=i)
