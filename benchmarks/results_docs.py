@@ -147,6 +147,8 @@ class Study(NamedTuple):
     tuning: str = ''
     #: the seeds the tuning record searched on
     tuning_seeds: Tuple[int, ...] = ()
+    #: the weights digest of the teacher the rows were distilled from
+    teacher_weights: str = ''
 
     @property
     def name(self) -> str:
@@ -206,9 +208,10 @@ def table_name(table_path: str) -> tuple:
     return regime, detector, student or DEFAULT_STUDENT
 
 
-def load_study(table_path: str) -> Study:
+def load_study(table_path: str, tuning_dir: Optional[str] = None) -> Study:
     """A study from its table JSON and the runs record next to it; raises
     ``ValueError`` naming the row if the two disagree or a run is missing.
+    ``tuning_dir``: where its tuning record is (default: next to it).
     """
     regime, detector, student = table_name(table_path)
     suffix = student_suffix(student)
@@ -218,7 +221,8 @@ def load_study(table_path: str) -> Study:
         raise ValueError(f'{table_path} has no runs record {runs_path}: '
                          'rerun the study with --record')
     runs = _load(runs_path)['runs']
-    tuning, tuning_seeds, factors = _tuning(table_path, table)
+    tuning, tuning_seeds, factors = _tuning(
+        table_path, table, tuning_dir or osp.dirname(table_path))
     prefix = '' if detector == 'retinanet' else f'{detector}/'
 
     def ap(run_key: str) -> float:
@@ -254,18 +258,19 @@ def load_study(table_path: str) -> Study:
                         chosen, entry.get('config')))
     return Study(regime, detector, seeds, table['num_val'],
                  table['student_iters'], ap(f'{prefix}teacher'), rows,
-                 student, tuning, tuple(tuning_seeds))
+                 student, tuning, tuple(tuning_seeds),
+                 runs[f'{prefix}teacher'].get('weights', ''))
 
 
-def _tuning(table_path: str, table: dict) -> tuple:
-    """The tuning record of a table (its path under the repository), its
+def _tuning(table_path: str, table: dict, results: str) -> tuple:
+    """The tuning record of a table (its path under the repository; the
+    file is looked up in ``results``), its
     seeds and the weight factors of its rows that carry no chosen setting
     (empty for a table without tuned rows); raises
     ``ValueError`` if the record is missing or its choices are not the
     rows'."""
     regime, detector, student = table_name(table_path)
     name = f'tuning_{regime}_{detector}{student_suffix(student)}'
-    results = osp.dirname(table_path)
     chosen = {key: entry['tuning']['chosen']
               for key, entry in table['methods'].items()
               if entry.get('tuning', {}).get('chosen')}
@@ -293,15 +298,18 @@ def _tuning(table_path: str, table: dict) -> tuple:
             record.get('factors', {}))
 
 
-def load_studies(results_dir: str) -> List[Study]:
+def load_studies(results_dir: str,
+                 tuning_dir: Optional[str] = None) -> List[Study]:
     """Every reported table under ``results_dir``, short regime first,
-    RetinaNet before Faster R-CNN, the default student first."""
+    RetinaNet before Faster R-CNN, the default student first;
+    ``tuning_dir``: where their tuning records are (default: there too).
+    """
     paths = [p for p in glob.glob(osp.join(results_dir, '*.json'))
              if TABLE.match(osp.basename(p))]
     if not paths:
         raise ValueError(f'no accuracy_study_<regime>_<detector>.json in '
                          f'{results_dir}')
-    studies = [load_study(p) for p in paths]
+    studies = [load_study(p, tuning_dir) for p in paths]
     order, students = list(DETECTORS), list(STUDENTS)
     return sorted(studies, key=lambda s: (REGIMES.index(s.regime),
                                           order.index(s.detector),
@@ -860,8 +868,14 @@ def whole_files(studies: List[Study], root: str) -> Dict[str, str]:
             data = _load(osp.join(root, RESULTS, name))
             out[f'{RESULTS}/{name[:-len(".json")]}.md'] = \
                 real_image_study.markdown(data)
-    for module in (search_vs_grid, protocol_replay):
-        table = module.comparison(osp.join(root, RESULTS), studies)
+    results = osp.join(root, RESULTS)
+    own = osp.join(results, search_vs_grid.OWN_TEACHER)
+    # the reported split run again on a search's own teacher (where the
+    # search's teacher is not the grid's), with the grids' tuning records
+    own = load_studies(own, results) if osp.isdir(own) else []
+    for module, table in (
+            (search_vs_grid, search_vs_grid.comparison(results, studies, own)),
+            (protocol_replay, protocol_replay.comparison(results, studies))):
         if table is not None:
             out[module.TABLE_JSON] = json.dumps(table, indent=2) + '\n'
             out[module.TABLE_MD] = module.markdown(table)

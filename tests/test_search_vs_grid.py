@@ -155,3 +155,76 @@ def test_another_teacher_is_marked(results):
     text = search_vs_grid.markdown(other)
     assert f'| {PAIR} ‡ |' in text
     assert f'search {"0" * 16}, grid {_grid_teacher()}' in text
+
+
+def _own_teacher_split(results, teacher: str, swap=('cwd', 'mgd')) -> None:
+    """The pair's reported split as if run again on the teacher ``teacher``
+    (``search_vs_grid.OWN_TEACHER``): the committed one with the rows
+    ``swap`` trading their results."""
+    own = results / search_vs_grid.OWN_TEACHER
+    own.mkdir()
+    name = f'accuracy_study_short_{PAIR}'
+    table = json.load(open(results / f'{name}.json'))
+    runs = json.load(open(results / f'{name}_runs.json'))
+    runs['runs']['teacher']['weights'] = teacher
+    a, b = swap
+    numbers = ('ap_mean', 'ap_std', 'delta_ap_mean', 'delta_ap_std',
+               'ap_per_seed')
+    for field in numbers:
+        methods = table['methods']
+        methods[a][field], methods[b][field] = \
+            methods[b][field], methods[a][field]
+    prefix = 'short-report_mbv2'
+    for seed in table['seeds']:
+        ka, kb = f'{prefix}/{a}/seed{seed}', f'{prefix}/{b}/seed{seed}'
+        runs['runs'][ka], runs['runs'][kb] = runs['runs'][kb], runs['runs'][ka]
+    json.dump(table, open(own / f'{name}.json', 'w'))
+    json.dump(runs, open(own / f'{name}_runs.json', 'w'))
+
+
+def _table_with_own(results, search: dict) -> dict:
+    with open(results / f'search_short_{PAIR}.json', 'w') as f:
+        json.dump(search, f)
+    studies = results_docs.load_studies(str(results))
+    own = results_docs.load_studies(
+        str(results / search_vs_grid.OWN_TEACHER), str(results))
+    return search_vs_grid.comparison(str(results), studies, own)
+
+
+def test_a_report_on_the_searchs_own_teacher_judges_the_pair(results):
+    reported = json.load(open(osp.join(
+        RESULTS, f'accuracy_study_short_{PAIR}.json')))['methods']
+    cwd = reported['cwd']['tuning']['chosen']
+    teacher = '1' * 16
+    # on the grid's teacher CWD is the best reported row
+    grid = _table(results, _search('cwd', cwd, 6000, teacher=teacher))
+    assert grid['pairs'][PAIR]['goal_met']
+    assert grid['pairs'][PAIR]['reported_teacher_weights'] == _grid_teacher()
+    # on the search's own teacher CWD has MGD's results: it misses there
+    _own_teacher_split(results, teacher)
+    table = _table_with_own(results, _search('cwd', cwd, 6000,
+                                             teacher=teacher))
+    entry = table['pairs'][PAIR]
+    assert entry['reported_teacher_weights'] == teacher
+    assert entry['reported_delta_ap'] == pytest.approx(
+        reported['mgd']['delta_ap_mean'], abs=1e-3)
+    assert entry['goal_met'] is False
+    # the grid teacher's standing stays beside it
+    kept = entry['grid_teacher_standing']
+    assert kept['best_reported_key'] == 'cwd' and kept['behind_best'] == 0
+    text = search_vs_grid.markdown(table)
+    assert f'| {PAIR} ‡ |' in text and '| missed |' in text
+    assert (f'{PAIR}: its reported split was run again on the search\'s '
+            'teacher') in text
+    assert "on the grid's teacher the chosen row stands 0.00 ± 0.00 " \
+           'behind cwd' in text
+
+
+def test_a_report_on_a_third_teacher_is_refused(results):
+    reported = json.load(open(osp.join(
+        RESULTS, f'accuracy_study_short_{PAIR}.json')))['methods']
+    cwd = reported['cwd']['tuning']['chosen']
+    _own_teacher_split(results, '2' * 16)
+    with pytest.raises(ValueError, match='run its reported split again'):
+        _table_with_own(results, _search('cwd', cwd, 6000,
+                                         teacher='1' * 16))
