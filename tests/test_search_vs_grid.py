@@ -162,7 +162,7 @@ def _own_teacher_split(results, teacher: str, swap=('cwd', 'mgd')) -> None:
     (``search_vs_grid.OWN_TEACHER``): the committed one with the rows
     ``swap`` trading their results."""
     own = results / search_vs_grid.OWN_TEACHER
-    own.mkdir()
+    own.mkdir(exist_ok=True)
     name = f'accuracy_study_short_{PAIR}'
     table = json.load(open(results / f'{name}.json'))
     runs = json.load(open(results / f'{name}_runs.json'))
