@@ -869,10 +869,10 @@ def whole_files(studies: List[Study], root: str) -> Dict[str, str]:
             out[f'{RESULTS}/{name[:-len(".json")]}.md'] = \
                 real_image_study.markdown(data)
     results = osp.join(root, RESULTS)
-    own = osp.join(results, search_vs_grid.OWN_TEACHER)
+    own_dir = osp.join(results, search_vs_grid.OWN_TEACHER)
     # the reported split run again on a search's own teacher (where the
     # search's teacher is not the grid's), with the grids' tuning records
-    own = load_studies(own, results) if osp.isdir(own) else []
+    own = load_studies(own_dir, results) if osp.isdir(own_dir) else []
     for module, table in (
             (search_vs_grid, search_vs_grid.comparison(results, studies, own)),
             (protocol_replay, protocol_replay.comparison(results, studies))):

@@ -58,11 +58,16 @@ def results(tmp_path):
     return out
 
 
-def _table(results, search: dict) -> dict:
+def _table(results, search: dict, own_teacher: bool = False) -> dict:
+    """The comparison with ``search`` committed; ``own_teacher``: with the
+    reported splits in ``search_vs_grid.OWN_TEACHER`` too."""
     with open(results / f'search_short_{PAIR}.json', 'w') as f:
         json.dump(search, f)
     studies = results_docs.load_studies(str(results))
-    return search_vs_grid.comparison(str(results), studies)
+    own = results_docs.load_studies(
+        str(results / search_vs_grid.OWN_TEACHER), str(results)) \
+        if own_teacher else ()
+    return search_vs_grid.comparison(str(results), studies, own)
 
 
 def test_grid_iterations_and_the_chosen_rows_standing(results):
@@ -168,10 +173,9 @@ def _own_teacher_split(results, teacher: str, swap=('cwd', 'mgd')) -> None:
     runs = json.load(open(results / f'{name}_runs.json'))
     runs['runs']['teacher']['weights'] = teacher
     a, b = swap
-    numbers = ('ap_mean', 'ap_std', 'delta_ap_mean', 'delta_ap_std',
-               'ap_per_seed')
-    for field in numbers:
-        methods = table['methods']
+    methods = table['methods']
+    for field in ('ap_mean', 'ap_std', 'delta_ap_mean', 'delta_ap_std',
+                  'ap_per_seed'):
         methods[a][field], methods[b][field] = \
             methods[b][field], methods[a][field]
     prefix = 'short-report_mbv2'
@@ -180,15 +184,6 @@ def _own_teacher_split(results, teacher: str, swap=('cwd', 'mgd')) -> None:
         runs['runs'][ka], runs['runs'][kb] = runs['runs'][kb], runs['runs'][ka]
     json.dump(table, open(own / f'{name}.json', 'w'))
     json.dump(runs, open(own / f'{name}_runs.json', 'w'))
-
-
-def _table_with_own(results, search: dict) -> dict:
-    with open(results / f'search_short_{PAIR}.json', 'w') as f:
-        json.dump(search, f)
-    studies = results_docs.load_studies(str(results))
-    own = results_docs.load_studies(
-        str(results / search_vs_grid.OWN_TEACHER), str(results))
-    return search_vs_grid.comparison(str(results), studies, own)
 
 
 def test_a_report_on_the_searchs_own_teacher_judges_the_pair(results):
@@ -202,8 +197,8 @@ def test_a_report_on_the_searchs_own_teacher_judges_the_pair(results):
     assert grid['pairs'][PAIR]['reported_teacher_weights'] == _grid_teacher()
     # on the search's own teacher CWD has MGD's results: it misses there
     _own_teacher_split(results, teacher)
-    table = _table_with_own(results, _search('cwd', cwd, 6000,
-                                             teacher=teacher))
+    table = _table(results, _search('cwd', cwd, 6000, teacher=teacher),
+                   own_teacher=True)
     entry = table['pairs'][PAIR]
     assert entry['reported_teacher_weights'] == teacher
     assert entry['reported_delta_ap'] == pytest.approx(
@@ -226,5 +221,5 @@ def test_a_report_on_a_third_teacher_is_refused(results):
     cwd = reported['cwd']['tuning']['chosen']
     _own_teacher_split(results, '2' * 16)
     with pytest.raises(ValueError, match='run its reported split again'):
-        _table_with_own(results, _search('cwd', cwd, 6000,
-                                         teacher='1' * 16))
+        _table(results, _search('cwd', cwd, 6000, teacher='1' * 16),
+               own_teacher=True)
