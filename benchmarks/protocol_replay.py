@@ -59,6 +59,21 @@ VARIANTS: Dict[str, dict] = {
 }
 
 
+#: Where the grids searched every row's factors (their start): all levels,
+#: no warm-up. The replay runs the protocol from there, since the grids ran
+#: the other levels / warm-up choices only at each row's chosen factor.
+GRID_LEVELS = ('all', 'no_small')
+GRID_WARMUPS = (0, 100)
+
+
+def grid_space(rows: Sequence[str]) -> Dict[str, Row]:
+    """The study's search space of ``rows`` with the grids' start
+    (:data:`GRID_LEVELS`, :data:`GRID_WARMUPS`) first."""
+    return {m: replace(r, levels=r.levels if r.levels == (None, ) else
+                       GRID_LEVELS, warmups=GRID_WARMUPS)
+            for m, r in study.search_space(study.select(rows)).items()}
+
+
 def grid_setting(setting: Setting, row: Row) -> str:
     """The grid's name of ``setting``: ``x<factor>[+<levels>][+wu<warm-up
     >]`` (the row's start levels and warm-up left out)."""
@@ -150,11 +165,11 @@ def pair_replay(detector: str, student: str, results_dir: str,
         grid = json.load(f)
     seeds = grid['seeds']
     reported = svg.reported_study(studies, detector, student)
-    shipped = study.search_space(study.select(rows))
+    grids = grid_space(rows)
     best = svg.best_reported(reported, rows)
     entry = dict(rows=rows, seeds=seeds,
                  grid_iters=svg.grid_iters(runs, rows, seeds, prefix),
-                 grid_choice=grid_choice(grid['rows'], shipped),
+                 grid_choice=grid_choice(grid['rows'], grids),
                  best_reported_key=best.key, variants={})
     search_path = svg.result_file(detector, student)
     if osp.exists(search_path):
@@ -163,10 +178,10 @@ def pair_replay(detector: str, student: str, results_dir: str,
         if search.get('teacher_weights') == runs[teacher]['weights']:
             entry['reproduced'] = dict(zip(
                 ('compared', 'identical'),
-                reproduced(search, runs, prefix, shipped)))
+                reproduced(search, runs, prefix, grids)))
     for name, variant in VARIANTS.items():
         space = {m: replace(r, factors=variant['factors'])
-                 for m, r in shipped.items()}
+                 for m, r in grids.items()}
         done, missing, iters = replay(space, seeds, runs, prefix,
                                       finalists=variant['finalists'])
         chosen = choose(space, seeds, done)
@@ -224,7 +239,11 @@ def markdown(table: dict) -> str:
         'training. Variants: the first factor grid (grown at its edges '
         'along the ladder), and which rows get the levels / warm-up step '
         '(*finalists N*: the N rows with the best grid values); '
-        '**shipped** is the package\'s default. Each '
+        '**shipped** is the package\'s default of both. Every variant '
+        'starts each row where the grids did (all levels, no warm-up): '
+        'the grids ran the other levels / warm-up choices only at each '
+        'row\'s chosen factor, so the package\'s start since 2026-12-07 '
+        '(the first three levels with warm-up) cannot be replayed. Each '
         'cell: the fraction of the grid\'s iterations (trainings), the '
         'chosen row (= where it is the row the full grid chose on the '
         'tuning split), and where it stands on the reported split: behind '

@@ -161,7 +161,9 @@ def pair_entry(search: dict, grid_runs: Dict[str, dict], study,
     # trials, of the tuning AP at its first rung with the final one
     rung = (search['search'].get('pruner') or {}).get('min_resource')
     first = next(iter(search['search']['space'].values()))
-    entry.update(factors=first['factors'],
+    entry.update(start=dict(levels=first['levels'][0],
+                            warmup=first['warmups'][0]),
+                 factors=first['factors'],
                  finalists=search['search'].get('finalists'),
                  rung_step=rung, rung_spearman=next(
         (e['spearman'] for e in search.get('early_ranking', [])
@@ -296,7 +298,10 @@ def _setting(setting: Optional[dict]) -> str:
 
 def _protocol(entry: dict) -> str:
     factors = entry['factors']
-    text = f'x{factors[0]:g}-x{factors[-1]:g}, '
+    start = entry['start']
+    text = (f'start {start["levels"]}' + (f' wu{start["warmup"]}'
+                                          if start['warmup'] else '')
+            + f', x{factors[0]:g}-x{factors[-1]:g}, ')
     text += (f'{entry["finalists"]} finalists' if entry['finalists']
              else 'every row')
     return text + (f', rung {entry["rung_step"]}' if entry['rung_step']
@@ -326,8 +331,9 @@ def markdown(table: dict) -> str:
         'teacher (the same weights digest) unless marked ‡. Rung ρ: '
         'Spearman\'s rank correlation, over the search\'s complete trials, '
         'of the tuning AP at the pruner\'s first rung (iteration) with the '
-        'final one: what the pruner decided on. Protocol: the first '
-        'factor grid, the rows that get the levels / warm-up step (the '
+        'final one: what the pruner decided on. Protocol: where every '
+        'row\'s factor grid is searched (its start: levels, warm-up), the '
+        'first factor grid, the rows that get the levels / warm-up step (the '
         '*finalists*, else every row) and the pruner\'s rung (iteration).',
         '',
         '| Pair | Protocol | Search iters | Grid iters | Fraction | '

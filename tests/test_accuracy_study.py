@@ -301,11 +301,12 @@ def test_search_is_the_package_search(tmp_path, monkeypatch, capsys):
                          str(work), '--threads', '1'])
     assert '"tuning_ap": 5.0' in capsys.readouterr().out
     (space, configure, work_dir, options), = calls
-    levels = tuple(methods.LEVEL_CHOICES)
+    # every row starts at the first three levels with the warm-up
+    levels = ('no_small', 'all')
     assert space == dict(
-        sekd_v=Row(levels=levels, warmups=(0, 100)),
-        pkd=Row(levels=levels, warmups=(0, 100)),
-        ega=Row(warmups=(0, 100)))  # EGA has no level choice
+        sekd_v=Row(levels=levels, warmups=(100, 0)),
+        pkd=Row(levels=levels, warmups=(100, 0)),
+        ega=Row(warmups=(100, 0)))  # EGA has no level choice
     assert work_dir == str(work / 'short-tune' / 'search')
     assert (options['seeds'], options['trial_iters'], options['threads'],
             options['storage']) == ([100, 101], 300, 1, None)

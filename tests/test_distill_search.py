@@ -141,3 +141,26 @@ def test_bad_search_input_stops_before_training(args, message, written,
     assert msg.startswith('[distill]') and message in msg, msg
     assert not (tmp_path / 'work' / 'teacher').exists()
     assert (tmp_path / 'work').exists() == written
+
+
+def test_default_space_starts_at_first_three_levels_with_warmup():
+    """Without --levels / --warmups every row searches its factor grid at
+    the first three levels with the warm-up and then tries the rest; a
+    row without a level choice (EGA) gets the warm-up choices only."""
+    import argparse
+
+    from sekd_mm.cli.distill_search import add_search_arguments, search_space
+    from sekd_mm.search import Row
+    parser = argparse.ArgumentParser()
+    add_search_arguments(parser)
+    args = parser.parse_args(['--methods', 'sekd_v', 'ega'])
+    space = search_space(args)
+    assert space['sekd_v'].start == ('no_small', 100)
+    assert space['sekd_v'] == Row(levels=('no_small', 'all'),
+                                  warmups=(100, 0))
+    assert space['ega'].levels == (None, )
+    assert space['ega'].warmups == (100, 0)
+    # the user's order is kept: the first choice is the start
+    args = parser.parse_args(['--levels', 'all', 'no_small', '--warmups',
+                              '0', '100'])
+    assert {r.start for r in search_space(args).values()} == {('all', 0)}

@@ -37,9 +37,10 @@ from sekd_mm.apis import final_metrics, log, results_table
 from sekd_mm.apis import train as train_run
 from sekd_mm.apis import write_report
 from sekd_mm.datasets import DatasetError
-from sekd_mm.search.methods import (LEVEL_CHOICES, RECIPES, SEARCH_METHODS,
-                                    WARMUP_CHOICES, parse_cfg_options, recipe,
-                                    setting_options, weight_options)
+from sekd_mm.search.methods import (LEVEL_CHOICES, RECIPES, SEARCH_LEVELS,
+                                    SEARCH_METHODS, SEARCH_WARMUPS,
+                                    parse_cfg_options, recipe, setting_options,
+                                    weight_options)
 
 #: The seed of the tuning split's draw (fixed: the same split every run).
 TUNE_SEED = 0
@@ -95,13 +96,13 @@ def add_search_arguments(parser) -> None:
                        help='values the grid grows along while its best '
                        'factor sits at an edge (give the --factors to not '
                        'grow it; default %(default)s)')
-    group.add_argument('--levels', nargs='+', default=list(LEVEL_CHOICES),
+    group.add_argument('--levels', nargs='+', default=list(SEARCH_LEVELS),
                        choices=list(LEVEL_CHOICES),
                        help='distilled FPN levels choices, the first where '
                        'the grid is searched: all, every FPN output, or '
                        'no_small, the first three (default %(default)s)')
     group.add_argument('--warmups', type=int, nargs='+',
-                       default=list(WARMUP_CHOICES),
+                       default=list(SEARCH_WARMUPS),
                        help='distillation loss warm-up choices in '
                        'iterations, the first where the grid is searched '
                        '(default %(default)s)')

@@ -14,7 +14,9 @@ loss weights a factor scales and how its distilled FPN levels are chosen.
   method to a factor times its unit;
 - :func:`setting_options`: those of a levels choice
   (:func:`level_choices` of the pair's FPN outputs, :data:`LEVEL_CHOICES`
-  for the embedded models) and a warm-up (:data:`WARMUP_CHOICES`).
+  for the embedded models) and a warm-up (:data:`WARMUP_CHOICES`); a
+  search offers them in the order :data:`SEARCH_LEVELS` and
+  :data:`SEARCH_WARMUPS` (the start first).
 """
 import argparse
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -46,6 +48,15 @@ def level_choices(
 LEVEL_CHOICES = level_choices()
 #: The warm-up choices: none, or the embedded schedule's LR warm-up.
 WARMUP_CHOICES = (0, 100)
+#: The levels and warm-up choices of a search's rows, the start first (a
+#: :class:`~sekd_mm.search.Row` searches its factor grid at its first
+#: choices, then tries the others at the best factor): the first three
+#: levels with the warm-up. On the four pairs' committed grids (first
+#: tuning seed) that is the best setting of 19 of the 24 rows, and ranking
+#: the rows at all levels without warm-up (the start until 2026-12-07) cost
+#: Faster R-CNN its best row (``docs/design_log.md``).
+SEARCH_LEVELS = ('no_small', 'all')
+SEARCH_WARMUPS = (100, 0)
 
 #: The embedded pair in the configs' names.
 EMBEDDED = 'r34_retinanet_r18-w32_synthetic'
