@@ -18,6 +18,8 @@ sys.path.insert(0, osp.join(REPO, 'benchmarks'))
 import results_docs  # noqa: E402
 import search_vs_grid  # noqa: E402
 
+from sekd_mm.search import Row  # noqa: E402
+
 sys.path.pop(0)
 
 PAIR = 'retinanet_mbv2'
@@ -40,7 +42,9 @@ def _search(method: str, setting: dict, iters: int, done=True,
     rows = [m for m in grid['rows'] if m != 'alone']
     return dict(
         done=done, teacher_weights=teacher or _grid_teacher(),
-        search=dict(space={m: dict(factors=[0.3, 1.0, 3.0]) for m in rows},
+        search=dict(space={m: Row(levels=('no_small', 'all'),
+                                  warmups=(100, 0)).as_dict()
+                           for m in rows},
                     seeds=grid['seeds'], finalists=3,
                     pruner=dict(type='SuccessiveHalvingPruner',
                                 min_resource=100)),
@@ -95,7 +99,8 @@ def test_grid_iterations_and_the_chosen_rows_standing(results):
     assert (entry['rung_step'], entry['rung_spearman']) == (100, 0.125)
     text = search_vs_grid.markdown(table)
     assert '| +0.12 (it. 100) |' in text
-    assert f'| {PAIR} | x0.3-x3, 3 finalists, rung 100 |' in text
+    assert (f'| {PAIR} | start no_small wu100, x0.3-x3, 3 finalists, '
+            'rung 100 |') in text
 
 
 def test_a_row_behind_the_best_misses_the_goal(results):
@@ -118,6 +123,7 @@ def test_a_row_behind_the_best_misses_the_goal(results):
     assert entry['behind_best'] > entry['reported_spread']
     text = search_vs_grid.markdown(table)
     assert '(reported at x3 no_small wu100)' in text
+    assert entry['start'] == dict(levels='no_small', warmup=100)
     assert '| missed |' in text
 
 
