@@ -16,8 +16,8 @@ from typing import List, NamedTuple, Optional, Tuple
 
 # the generic part lives in the package; its names stay importable here
 from sekd_mm.search.methods import (LEVEL_CHOICES, MGD_WEIGHTS,  # noqa: F401
-                                    PEER_WEIGHTS, RECIPES, SEKD_WEIGHTS,
-                                    WARMUP_CHOICES, parse_cfg_options,
+                                    PEER_WEIGHTS, RECIPES, SEARCH_WARMUPS,
+                                    SEKD_WEIGHTS, parse_cfg_options,
                                     pinned_unit, setting_options)
 from sekd_mm.search.methods import weight_options as _weight_options
 

@@ -88,7 +88,7 @@ def test_every_tuned_row_is_offered_the_same_choices(study, key):
     methods, runs = study
     method = methods.METHODS[key]
     for levels, kept in methods.LEVEL_CHOICES.items():
-        for warmup in methods.WARMUP_CHOICES:
+        for warmup in methods.SEARCH_WARMUPS:
             chosen = method.setting(levels=levels, warmup=warmup)
             cfg = runs.resolve_config(chosen.config('retinanet'),
                                       list(chosen.options))

@@ -14,7 +14,7 @@ loss weights a factor scales and how its distilled FPN levels are chosen.
   method to a factor times its unit;
 - :func:`setting_options`: those of a levels choice
   (:func:`level_choices` of the pair's FPN outputs, :data:`LEVEL_CHOICES`
-  for the embedded models) and a warm-up (:data:`WARMUP_CHOICES`); a
+  for the embedded models) and a warm-up (:data:`SEARCH_WARMUPS`); a
   search offers them in the order :data:`SEARCH_LEVELS` and
   :data:`SEARCH_WARMUPS` (the start first).
 """
@@ -46,15 +46,15 @@ def level_choices(
 
 #: The level choices of the embedded models.
 LEVEL_CHOICES = level_choices()
-#: The warm-up choices: none, or the embedded schedule's LR warm-up.
-WARMUP_CHOICES = (0, 100)
-#: The levels and warm-up choices of a search's rows, the start first (a
+#: The levels and warm-up choices of a search's rows (a warm-up: none, or
+#: the embedded schedule's LR warm-up), the start first (a
 #: :class:`~sekd_mm.search.Row` searches its factor grid at its first
 #: choices, then tries the others at the best factor): the first three
 #: levels with the warm-up. On the four pairs' committed grids (first
-#: tuning seed) that is the best setting of 19 of the 24 rows, and ranking
-#: the rows at all levels without warm-up (the start until 2026-12-07) cost
-#: Faster R-CNN its best row (``docs/design_log.md``).
+#: tuning seed) that is the best setting of 19 of the 24 rows; the start
+#: until 2026-12-07 was all levels without warm-up (``docs/design_log.md``:
+#: the searches chose the same rows from both starts, for fewer
+#: iterations from this one).
 SEARCH_LEVELS = ('no_small', 'all')
 SEARCH_WARMUPS = (100, 0)
 
