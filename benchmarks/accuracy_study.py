@@ -104,7 +104,7 @@ from runs import (TEACHER_OPTION, Record, Run, finished, log, run_all,
 from sekd_mm.apis import METRICS, synthetic_options
 from sekd_mm.engine import iter_schedule_options
 from sekd_mm.search import Row, Setting, search
-from sekd_mm.search.methods import SEARCH_LEVELS, SEARCH_WARMUPS
+from sekd_mm.search.methods import same_choices
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PRESETS = dict(
@@ -452,9 +452,9 @@ def variants(args, methods: Dict[str, Method]) -> Dict[str, Method]:
 def search_space(methods: Dict[str, Method]) -> Dict[str, Row]:
     """Every distilling row with the same choices: the factor grid, and the
     levels (where the method has a level choice) and warm-up choices."""
-    return {name: Row(levels=SEARCH_LEVELS if method.level_key
-                      else (None, ), warmups=SEARCH_WARMUPS)
-            for name, method in methods.items() if method.distills}
+    return same_choices({name: bool(method.level_key)
+                         for name, method in methods.items()
+                         if method.distills})
 
 
 def run_search(args, checkpoint: str) -> dict:

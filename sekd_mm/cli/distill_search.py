@@ -39,8 +39,8 @@ from sekd_mm.apis import write_report
 from sekd_mm.datasets import DatasetError
 from sekd_mm.search.methods import (LEVEL_CHOICES, RECIPES, SEARCH_LEVELS,
                                     SEARCH_METHODS, SEARCH_WARMUPS,
-                                    parse_cfg_options, recipe, setting_options,
-                                    weight_options)
+                                    parse_cfg_options, recipe, same_choices,
+                                    setting_options, weight_options)
 
 #: The seed of the tuning split's draw (fixed: the same split every run).
 TUNE_SEED = 0
@@ -253,15 +253,8 @@ def write_config(cfg: Config, path: str) -> str:
 def search_space(args) -> dict:
     """Every ``--methods`` row with the same choices (a row without a
     level choice gets none)."""
-    from sekd_mm.search import Row
-    ladder = tuple(sorted(set(args.ladder) | set(args.factors)))
-    return {
-        m: Row(factors=tuple(args.factors),
-               levels=tuple(args.levels) if recipe(m).level_key else
-               (None, ),
-               warmups=tuple(args.warmups), ladder=ladder)
-        for m in args.methods
-    }
+    return same_choices({m: bool(recipe(m).level_key) for m in args.methods},
+                        args.factors, args.levels, args.warmups, args.ladder)
 
 
 def method_options(method: str, setting,

@@ -19,9 +19,12 @@ loss weights a factor scales and how its distilled FPN levels are chosen.
   :data:`SEARCH_WARMUPS` (the start first).
 """
 import argparse
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import (Dict, Hashable, List, Mapping, NamedTuple, Optional,
+                    Sequence, Tuple, Union)
 
 from mmengine.config import Config, DictAction
+
+from .space import FACTOR_GRID, FACTOR_LADDER, Row
 
 #: The weights a loss-weight factor scales, per kind of method: dotted
 #: config keys, ``*`` standing for every key of that dict (e.g. every
@@ -57,6 +60,26 @@ LEVEL_CHOICES = level_choices()
 #: iterations from this one).
 SEARCH_LEVELS = ('no_small', 'all')
 SEARCH_WARMUPS = (100, 0)
+
+
+
+def same_choices(rows: Mapping[str, bool],
+                 factors: Sequence[float] = FACTOR_GRID,
+                 levels: Sequence[Hashable] = SEARCH_LEVELS,
+                 warmups: Sequence[Hashable] = SEARCH_WARMUPS,
+                 ladder: Sequence[float] = FACTOR_LADDER) -> Dict[str, Row]:
+    """The fair protocol's space: every row of ``rows`` (name -> whether
+    its method has a level choice) offered the same factor grid, levels
+    and warm-up choices (the first of each the start); a row without a
+    level choice gets none. The ladder is extended by ``factors``."""
+    ladder = tuple(sorted(set(ladder) | set(factors)))
+    return {
+        name: Row(factors=tuple(factors),
+                  levels=tuple(levels) if has_levels else (None, ),
+                  warmups=tuple(warmups), ladder=ladder)
+        for name, has_levels in rows.items()
+    }
+
 
 #: The embedded pair in the configs' names.
 EMBEDDED = 'r34_retinanet_r18-w32_synthetic'
