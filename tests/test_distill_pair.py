@@ -105,7 +105,8 @@ def test_every_method_builds_for_the_pair(student, differ, data, tmp_path):
     assert tool_in_process(
         '--data-root', data, '--work-dir', str(work), '--teacher', TEACHER,
         '--student', student, '--student-init', init, '--teacher-init',
-        'none', '--search', '--methods', *METHODS, '--tune-fraction', '0.4',
+        'none', '--search', '--methods', *METHODS, '--warmups', '0',
+        '--tune-fraction', '0.4',
         '--check-only', *SMALL) == ''
     alone = Config.fromfile(str(work / 'configs' / 'student_alone.py'))
     assert alone.model.backbone.init_cfg == (

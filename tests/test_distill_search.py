@@ -125,6 +125,7 @@ def test_search_chooses_trains_and_resumes(tmp_path):
     (['--tune-fraction', '0.1'], 'leaves no tuning image', False),
     (['--tune-fraction', '1'], 'must be within 0 and 1', False),
     (['--pruner', '{"type": "Hyperband"}'], 'is no Optuna pruner', False),
+    (['--trial-iters', '50'], 'give --warmups below 50', False),
     (['--storage', 'postgresql://nobody@127.0.0.1:9/study'], 'storage',
      False),
     (['--search-seeds', '100', '--methods', 'pkd'],

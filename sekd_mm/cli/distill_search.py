@@ -104,8 +104,8 @@ def add_search_arguments(parser) -> None:
     group.add_argument('--warmups', type=int, nargs='+',
                        default=list(SEARCH_WARMUPS),
                        help='distillation loss warm-up choices in '
-                       'iterations, the first where the grid is searched '
-                       '(default %(default)s)')
+                       'iterations, each shorter than a trial, the first '
+                       'where the grid is searched (default %(default)s)')
     group.add_argument('--eval-interval', type=_positive,
                        help='iterations between a trial\'s evaluations on '
                        'the tuning split (the pruner\'s steps; default '
@@ -275,7 +275,8 @@ def method_options(method: str, setting,
 
 def check_search(args, data: Dict) -> None:
     """Raise :class:`DatasetError` for what the search would refuse (a
-    pruner, a storage, a tuning split), before anything is written."""
+    pruner, a storage, a warm-up choice as long as a trial, a tuning
+    split), before anything is written."""
     from sekd_mm.search import StorageError, build_pruner, open_storage
     try:
         if args.pruner is not None:
@@ -284,6 +285,14 @@ def check_search(args, data: Dict) -> None:
             open_storage(args.storage)
     except (ValueError, StorageError) as err:
         raise DatasetError(str(err)) from None
+    trial_iters = args.trial_iters or args.iters
+    long = [w for w in args.warmups if w >= trial_iters]
+    if long:
+        raise DatasetError(
+            f'the warm-up choice {long[0]} is not shorter than a trial '
+            f'({trial_iters} iterations): its trials would end before the '
+            'distillation losses reach their weights; give --warmups below '
+            f'{trial_iters} (e.g. --warmups 0) or more --trial-iters')
     tune_split(data['train'], args.tune_fraction)
 
 
