@@ -420,6 +420,48 @@ def test_bad_storage_fails_before_training(data_root, teacher, tmp_path):
     assert not osp.exists(tmp_path / 'w' / 'trials')
 
 
+def test_database_opened_again_after_a_table_creation_race(tmp_path,
+                                                          monkeypatch):
+    """A worker whose table creation loses to another's (PostgreSQL's
+    duplicate-key error on a new database) opens the database again and
+    finds the tables; an error that lasts is still the storage message."""
+    import optuna
+    import sqlalchemy
+
+    from sekd_mm.search import storage as storage_module
+    real, calls = optuna.storages.RDBStorage, []
+
+    class Racing(real):
+
+        def __init__(self, url, **kwargs):
+            calls.append(url)
+            if len(calls) == 1:  # the other worker made the tables first
+                raise sqlalchemy.exc.IntegrityError(
+                    'CREATE TABLE studies', {}, Exception(
+                        'duplicate key value violates unique constraint '
+                        '"pg_type_typname_nsp_index"'))
+            super().__init__(url, **kwargs)
+
+    monkeypatch.setattr(storage_module, 'SCHEMA_RACE_WAIT', 0)
+    monkeypatch.setattr(optuna.storages, 'RDBStorage', Racing)
+    url = f'sqlite:///{tmp_path}/study.db'
+    assert open_storage(url).get_all_studies() == []
+    assert calls == [url, url]
+
+    class Refused(real):
+
+        def __init__(self, url, **kwargs):
+            calls.append(url)
+            raise sqlalchemy.exc.ProgrammingError(
+                'CREATE TABLE studies', {}, Exception('permission denied'))
+
+    monkeypatch.setattr(optuna.storages, 'RDBStorage', Refused)
+    calls.clear()
+    with pytest.raises(StorageError, match='cannot reach.*permission denied'):
+        open_storage(url)
+    assert len(calls) == storage_module.SCHEMA_RACE_TRIES
+
+
 def test_bad_search_fails_before_training(data_root, teacher, tmp_path):
     configure = Configure(data_root, teacher)
     with pytest.raises(SearchError, match=r"row 'pkd'.*unknown method"):

@@ -12,7 +12,6 @@ import os
 import socket
 import uuid
 
-import optuna
 import pytest
 import sqlalchemy
 import test_search
@@ -34,26 +33,35 @@ teacher = test_search.teacher
 
 
 @pytest.fixture
-def study():
-    """A study name of its own (the database outlives the test); the study
-    is deleted afterwards."""
-    name = f'test-{uuid.uuid4().hex[:12]}'
-    yield name
-    try:
-        optuna.delete_study(study_name=name, storage=URL)
-    except KeyError:  # never made
-        pass
+def database():
+    """A URL of ``URL``'s database with a schema of its own (the database
+    outlives the test; the schema is dropped afterwards): its tables do not
+    exist yet, so workers started at once race to create them, as on a new
+    database."""
+    schema = f'test_{uuid.uuid4().hex[:12]}'
+    engine = sqlalchemy.create_engine(URL)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE SCHEMA {schema}'))
+    url = sqlalchemy.engine.make_url(URL).update_query_dict(
+        dict(options=f'-csearch_path={schema}'))
+    yield url.render_as_string(hide_password=False)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(f'DROP SCHEMA {schema} CASCADE'))
+    engine.dispose()
 
 
 def test_two_workers_share_a_postgres_study(data_root, teacher, tmp_path,
-                                            study):
-    """Each training runs once, in the work dir of the worker that took
-    it; the pruning hook reports to the database (x10 sees no box: pruned
-    at its first evaluation); both workers end with the same result, which
-    one more worker on the study takes as it is, training nothing."""
+                                            database):
+    """Both workers start at once on a database without tables (the one
+    that loses the race to create them opens it again); each training runs
+    once, in the work dir of the worker that took it; the pruning hook
+    reports to the database (x10 sees no box: pruned at its first
+    evaluation); both workers end with the same result, which one more
+    worker on the study takes as it is, training nothing."""
+    study = 'shared'
     factors = (1.0, 10.0)
     configure = Configure(data_root, teacher, blind=(10.0, ))
-    options = dict(PRUNING, storage=URL, study_name=study)
+    options = dict(PRUNING, storage=database, study_name=study)
     dirs = [tmp_path / 'a', tmp_path / 'b']
     workers = [_fork(factors, str(d), configure, options) for d in dirs]
     for worker in workers:
@@ -65,7 +73,8 @@ def test_two_workers_share_a_postgres_study(data_root, teacher, tmp_path,
             results.append(json.load(f))
     result = results[0]
     assert result['done'] and result['study'] == study
-    assert result['storage'] == describe(URL) and '***' in describe(URL)
+    assert result['storage'] == describe(database)
+    assert '***' in describe(database)
     assert results[1]['trials'] == result['trials']
     assert results[1]['chosen'] == result['chosen']
     trained = [t for t in result['trials'] if t['duplicate_of'] is None]

@@ -14,10 +14,14 @@ A *storage spec* is a string:
 
 :func:`open_storage` fails with one :class:`StorageError` naming the fix
 before anything trains: a database that cannot be reached, a missing
-database driver, a URL that is no URL.
+database driver, a URL that is no URL. Workers that open a new database
+at the same moment race to create Optuna's tables (PostgreSQL refuses the
+loser's ``CREATE TABLE`` with a duplicate-key error); the loser opens it
+again (:data:`SCHEMA_RACE_TRIES`) and finds the tables made.
 """
 import os
 import os.path as osp
+import time
 
 import optuna
 
@@ -34,6 +38,10 @@ OTHER_DRIVER = dict(postgresql='postgresql+psycopg2', mysql='mysql+pymysql')
 #: SQLAlchemy URL schemes whose drivers take ``connect_timeout`` (seconds).
 TIMEOUT_SCHEMES = ('postgresql', 'postgresql+psycopg2', 'postgresql+psycopg',
                    'mysql', 'mysql+mysqldb', 'mysql+pymysql')
+#: How often a database is opened while another worker creating its tables
+#: at the same moment makes the opening fail, and the seconds between.
+SCHEMA_RACE_TRIES = 5
+SCHEMA_RACE_WAIT = 1.0
 
 
 class StorageError(RuntimeError):
@@ -103,7 +111,7 @@ def _open_database(spec: str) -> optuna.storages.BaseStorage:
     if url.drivername in TIMEOUT_SCHEMES:
         kwargs = dict(connect_args=dict(connect_timeout=CONNECT_TIMEOUT))
     try:
-        storage = optuna.storages.RDBStorage(spec, engine_kwargs=kwargs)
+        storage = _rdb_storage(spec, kwargs)
     except ImportError as err:
         cause = err.__cause__ if isinstance(err.__cause__,
                                             ImportError) else err
@@ -128,3 +136,19 @@ def _open_database(spec: str) -> optuna.storages.BaseStorage:
             'the storage out to use a journal file in the work dir.'
         ) from err
     return optuna.storages.get_storage(storage)
+
+
+def _rdb_storage(spec: str, engine_kwargs: dict) -> optuna.storages.RDBStorage:
+    """``RDBStorage(spec)``, opened again while its table creation loses a
+    race with another worker's (an integrity or "already exists" error;
+    the tables are there on the next try)."""
+    import sqlalchemy
+    for attempt in range(SCHEMA_RACE_TRIES):
+        try:
+            return optuna.storages.RDBStorage(spec,
+                                              engine_kwargs=engine_kwargs)
+        except (sqlalchemy.exc.IntegrityError,
+                sqlalchemy.exc.ProgrammingError):
+            if attempt == SCHEMA_RACE_TRIES - 1:
+                raise
+            time.sleep(SCHEMA_RACE_WAIT)
