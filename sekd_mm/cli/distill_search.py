@@ -273,6 +273,11 @@ def method_options(method: str, setting,
                           setting.factor)
 
 
+def trial_iters_of(args) -> int:
+    """A trial's iterations: ``--trial-iters``, else ``--iters``."""
+    return args.trial_iters or args.iters
+
+
 def check_search(args, data: Dict) -> None:
     """Raise :class:`DatasetError` for what the search would refuse (a
     pruner, a storage, a warm-up choice as long as a trial, a tuning
@@ -285,7 +290,7 @@ def check_search(args, data: Dict) -> None:
             open_storage(args.storage)
     except (ValueError, StorageError) as err:
         raise DatasetError(str(err)) from None
-    trial_iters = args.trial_iters or args.iters
+    trial_iters = trial_iters_of(args)
     long = [w for w in args.warmups if w >= trial_iters]
     if long:
         raise DatasetError(
@@ -309,7 +314,7 @@ def run_search(args, data: Dict, configs: Dict[str, str], teacher_ckpt: str,
     from sekd_mm.search import SearchError, Setting, StorageError
     from sekd_mm.search.study import Worker
     start = time.time()
-    trial_iters = args.trial_iters or args.iters
+    trial_iters = trial_iters_of(args)
     try:
         data['search_train'], data['tune'] = carve_tune(
             data['train'], args.tune_fraction,
